@@ -1,0 +1,1 @@
+"""Run the examples' integration suites (placeholder until the examples land)."""
