@@ -25,17 +25,17 @@ DATA_DIR_CHOICES = ("auto", "tmpfs", "disk")
 SERVICE_KEYS: dict[str, frozenset[str]] = {
     "postgres": frozenset(
         {"version", "migrations", "isolation", "binary", "runner", "url", "data_dir", "options",
-         "seed_tables", "startup_timeout", "leak_check"}
+         "seed_tables", "startup_timeout", "leak_check", "port"}
     ),
     "mysql": frozenset(
         {"version", "migrations", "isolation", "binary", "runner", "url", "data_dir", "options",
-         "seed_tables", "startup_timeout", "leak_check"}
+         "seed_tables", "startup_timeout", "leak_check", "port"}
     ),
-    "redis": frozenset({"version", "binary", "runner", "url", "data_dir", "options", "startup_timeout"}),
+    "redis": frozenset({"version", "binary", "runner", "url", "data_dir", "options", "startup_timeout", "port"}),
     "nats": frozenset({"version", "binary", "runner", "url", "data_dir", "options", "startup_timeout",
-                       "jetstream"}),
+                       "jetstream", "port"}),
     "rabbitmq": frozenset({"version", "binary", "runner", "url", "data_dir", "options",
-                           "startup_timeout"}),
+                           "startup_timeout", "port"}),
 }
 TOP_LEVEL_KEYS = frozenset({"services", "http", "cache_dir", "data_dir", *ENGINES})
 HTTP_KEYS = frozenset({"mappings", "https", "fail_on_unmatched", "in_process"})
@@ -53,6 +53,7 @@ class ServiceSettings:
     data_dir: str = "auto"
     options: Mapping[str, str] = field(default_factory=dict)
     startup_timeout: float = 30.0
+    port: int = 0  # 0 = a free dynamic port
     # SQL engines only.
     migrations: str | None = None
     isolation: str = "rollback"
@@ -142,6 +143,8 @@ def parse_service(engine: str, table: Mapping[str, Any], *, default_data_dir: st
         kw["options"] = {str(k): str(v) for k, v in opts.items()}
     if "startup_timeout" in table:
         kw["startup_timeout"] = float(_expect(table["startup_timeout"], (int, float), f"{where} startup_timeout"))
+    if "port" in table:
+        kw["port"] = int(_expect(table["port"], (int, str), f"{where} port"))
     if "seed_tables" in table:
         seeds = _expect(table["seed_tables"], list, f"{where} seed_tables")
         kw["seed_tables"] = tuple(str(s) for s in seeds)
@@ -206,6 +209,8 @@ def apply_env(settings: Settings, environ: Mapping[str, str]) -> Settings:
                 raise ConfigError(_unknown("env var key", key, SERVICE_KEYS[engine], f"{prefix}*"))
             if key in ("leak_check", "jetstream"):
                 table[key] = value.lower() in ("1", "true", "yes", "on")
+            elif key == "port":
+                table[key] = int(value)
             elif key == "startup_timeout":
                 table[key] = float(value)
             elif key == "seed_tables":

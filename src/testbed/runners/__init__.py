@@ -1,0 +1,1 @@
+"""How a server process is run, engine-agnostic: local process, existing server (Docker: not yet)."""

@@ -1,0 +1,486 @@
+"""PostgreSQL: which binary, how it is initialised, started, made ready, and stopped.
+
+Start-up is fast because nothing is done twice: `initdb` runs once per binary and its folder is cached;
+a cluster whose template database was built from unchanged migrations is cached too (keyed by their
+content hash), so a usual session start is: copy a ready cluster to tmpfs, exec `postgres`, poll its
+socket every 5 ms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from testbed.config import ServiceSettings
+from testbed.errors import BinaryNotFoundError, ServerDiedError, ServerStartError, VersionMismatchError
+from testbed.runners import binaries
+from testbed.runners.binaries import Candidate
+from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
+from testbed.runners.process import LocalProcess, log_tail
+from testbed.runners.reaper import current_record, reap_stale_runs
+from testbed.runners.users import RunAs, chown_tree, readable_by, server_identity
+from testbed.runners.workspace import DataLocation, cache_root, data_location, new_run_dir
+
+SUPERUSER = "postgres"
+TEMPLATE_DB = "testbed_template"
+# Bumped whenever the initdb arguments or the cluster layout change, so old caches are not reused.
+CACHE_FORMAT = "1"
+INITDB_ARGS = ["-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--auth-local=trust",
+               "--auth-host=scram-sha-256", "--no-sync"]
+TUNED = {
+    # Test data is disposable: durability off, nothing waits for the disk.
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    # JIT compilation only slows down the short queries tests run.
+    "jit": "off",
+    "max_connections": "200",
+    "logging_collector": "off",
+    "log_min_messages": "warning",
+    "timezone": "UTC",
+}
+SYSTEM_GLOBS = (
+    "/usr/lib/postgresql/*/bin/postgres",  # Debian/Ubuntu: one bin folder per major
+    "/usr/pgsql-*/bin/postgres",  # RHEL/Fedora PGDG
+    "/usr/local/pgsql/bin/postgres",
+    "/opt/homebrew/opt/postgresql@*/bin/postgres",
+    "/usr/local/opt/postgresql@*/bin/postgres",
+    "/opt/local/lib/postgresql*/bin/postgres",
+)
+ALL_SOURCES = ("config", "path", "system", "pip")
+MAX_CACHED_CLUSTERS = 8
+
+
+def _postgres_version(path: str) -> str:
+    # "postgres (PostgreSQL) 15.19 (Debian 15.19-0+deb12u1)"
+    out = binaries.run_version(path)
+    if "PostgreSQL" not in out:
+        return ""
+    return binaries.parse_version(out.split("PostgreSQL", 1)[1])
+
+
+def _binary_sources() -> tuple[str, ...]:
+    raw = os.environ.get("TESTBED_BINARY_SOURCES")
+    if not raw:
+        return ALL_SOURCES
+    return tuple(s.strip() for s in raw.split(",") if s.strip() in ALL_SOURCES)
+
+
+def _explicit(binary: str) -> str:
+    p = Path(binary)
+    if p.is_dir():
+        p = p / "postgres"
+    elif p.name == "pg_config":
+        out = subprocess.run([str(p), "--bindir"], capture_output=True, text=True)
+        p = Path(out.stdout.strip()) / "postgres"
+    return str(p)
+
+
+def pgserver_bin_dir() -> Path | None:
+    """The bin folder of the pip-installed `pgserver` wheel (PostgreSQL 16), without importing it."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for loc in spec.submodule_search_locations:
+        d = Path(loc) / "pginstall" / "bin"
+        if (d / "postgres").exists():
+            return d
+    return None
+
+
+def discover(settings: ServiceSettings) -> list[Candidate]:
+    """Every PostgreSQL server binary found, in discovery order (config, PATH, system, pip)."""
+    found: list[Candidate] = []
+    sources = _binary_sources()
+    if settings.binary and "config" in sources:
+        path = _explicit(settings.binary)
+        if not os.path.isfile(path):
+            raise BinaryNotFoundError(
+                f"[tool.testbed.postgres] binary = {settings.binary!r}: no postgres executable at {path}. "
+                "Point it at a PostgreSQL bin folder, its postgres executable or its pg_config.",
+                boundary="postgres",
+            )
+        found += binaries.probe([path], "config", _postgres_version)
+    if "path" in sources:
+        found += binaries.probe(binaries.which_all("postgres"), "PATH", _postgres_version)
+        for pg_config in binaries.which_all("pg_config"):
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
+            cand = Path(out.stdout.strip()) / "postgres"
+            if cand.is_file():
+                found += binaries.probe([str(cand)], "PATH (pg_config)", _postgres_version)
+    if "system" in sources:
+        found += binaries.probe(binaries.glob_executables(SYSTEM_GLOBS), "system", _postgres_version)
+    if "pip" in sources:
+        bundle = pgserver_bin_dir()
+        if bundle is not None:
+            found += binaries.probe([str(bundle / "postgres")], "pip:pgserver", _postgres_version)
+    return binaries.dedupe(found)
+
+
+def choose_binary(settings: ServiceSettings) -> Candidate:
+    """The first binary of the pinned major version; a clear error when there is none."""
+    candidates = discover(settings)
+    install = (
+        "Install one: `pip install 'testbed[pg]'` (bundles PostgreSQL 16 via pgserver), "
+        "or your system's package (e.g. `apt install postgresql-16`), "
+        "or set [tool.testbed.postgres] binary = '/path/to/bin'."
+    )
+    if not candidates:
+        raise BinaryNotFoundError(
+            "no PostgreSQL server binary found. Looked in: "
+            + ", ".join(_binary_sources())
+            + f" (config `binary`, PATH and pg_config, {', '.join(SYSTEM_GLOBS[:2])} ..., the pgserver wheel). "
+            + install,
+            boundary="postgres",
+        )
+    for cand in candidates:
+        if binaries.version_matches(settings.version, cand.version):
+            return cand
+    raise VersionMismatchError(
+        f"PostgreSQL {settings.version} requested, but found only:\n{binaries.describe(candidates)}\n"
+        f"{install.replace('16', settings.version or '16', 1) if settings.version != '16' else install} "
+        f"Or change [tool.testbed.postgres] version to one of: "
+        f"{', '.join(sorted({c.major for c in candidates}))}.",
+        boundary="postgres",
+    )
+
+
+@dataclass
+class InitdbCache:
+    """Cached `initdb` output and migrated clusters for one binary, under the user cache folder."""
+
+    binary: Candidate
+    run_as: RunAs | None
+    root: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        ident = f"{CACHE_FORMAT}|{os.path.realpath(self.binary.path)}|{self.binary.version}|"
+        ident += f"{self.run_as.uid if self.run_as else os.geteuid()}|{' '.join(INITDB_ARGS)}"
+        key = hashlib.sha256(ident.encode()).hexdigest()[:16]
+        self.root = cache_root() / "postgres" / f"{self.binary.major}-{key}"
+
+    @property
+    def initdb_dir(self) -> Path:
+        return self.root / "initdb"
+
+    def cluster_dir(self, content_key: str) -> Path:
+        return self.root / "clusters" / content_key
+
+    def ensure_initdb(self, scratch: Path) -> Path:
+        """The cached initdb folder, running initdb (once per binary) when it is not cached yet."""
+        if (self.initdb_dir / "PG_VERSION").exists():
+            return self.initdb_dir
+        bindir = Path(self.binary.path).parent
+        target = scratch / "initdb"
+        target.mkdir(mode=0o700)
+        chown_tree(str(target), self.run_as)
+        log = scratch / "initdb.log"
+        with open(log, "wb") as out:
+            kwargs: dict[str, Any] = {}
+            if self.run_as is not None:
+                kwargs.update(user=self.run_as.uid, group=self.run_as.gid, extra_groups=[])
+            rc = subprocess.run(
+                [str(bindir / "initdb"), "-D", str(target), *INITDB_ARGS],
+                stdout=out, stderr=subprocess.STDOUT, cwd=scratch, **kwargs,
+            ).returncode
+        if rc != 0:
+            raise ServerStartError(
+                f"initdb failed (exit {rc}) for {self.binary.path}. Its output:\n{log_tail(log)}",
+                boundary="postgres",
+            )
+        self._publish(target, self.initdb_dir)
+        return self.initdb_dir
+
+    def _publish(self, src: Path, dest: Path) -> None:
+        # Copy then rename: a concurrent run either sees a complete entry or none.
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+        subprocess.run(["cp", "-a", str(src), str(tmp)], check=True)
+        try:
+            tmp.rename(dest)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # another run published it first: same content
+
+    def publish_cluster(self, data_dir: Path, content_key: str) -> None:
+        self._publish(data_dir, self.cluster_dir(content_key))
+        self._evict()
+
+    def _evict(self) -> None:
+        clusters = self.root / "clusters"
+        entries = sorted(
+            (p for p in clusters.iterdir() if not p.name.startswith(".")),
+            key=lambda p: p.stat().st_mtime, reverse=True,
+        )
+        for old in entries[MAX_CACHED_CLUSTERS:]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _copy_tree(src: Path, dest: Path, run_as: RunAs | None) -> None:
+    subprocess.run(["cp", "-a", str(src), str(dest)], check=True)
+    want = run_as.uid if run_as else os.geteuid()
+    if dest.stat().st_uid != want:
+        chown_tree(str(dest), run_as)
+
+
+class PostgresServer:
+    """A running PostgreSQL server owned by this process (or adopted from a controller by address)."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.binary: Candidate | None = None
+        self.location: DataLocation | None = None
+        self.run_dir: Path | None = None
+        self.data_dir: Path | None = None
+        self.socket_dir: Path | None = None
+        self.port = 0
+        self.password = ""
+        self.process: LocalProcess | None = None
+        self.cache_hit = False
+        self.timings: dict[str, float] = {}
+
+    # -- addresses ---------------------------------------------------------------------------------
+    @property
+    def version(self) -> str:
+        return self.binary.version if self.binary else ""
+
+    def url(self, dbname: str = "postgres") -> str:
+        """A libpq URL over loopback TCP with the generated password (what an application uses)."""
+        return f"postgresql://{SUPERUSER}:{self.password}@{LOOPBACK}:{self.port}/{dbname}"
+
+    def socket_conninfo(self, dbname: str = "postgres") -> dict[str, Any]:
+        """Keyword arguments for psycopg.connect over the private unix socket (faster, no password)."""
+        return {"host": str(self.socket_dir), "port": self.port, "user": SUPERUSER, "dbname": dbname}
+
+    def connect(self, dbname: str = "postgres", **kwargs: Any) -> psycopg.Connection[Any]:
+        self.check_alive("connecting")
+        return psycopg.connect(**self.socket_conninfo(dbname), **kwargs)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(
+        self,
+        *,
+        content_key: str = "empty",
+        build_template: Callable[[PostgresServer], None] | None = None,
+    ) -> PostgresServer:
+        """Start from the cached cluster for ``content_key``, building and caching it if needed.
+
+        ``build_template`` runs against a fresh server when the cache has no cluster for the key: it
+        creates and fills the template database (the schema layer applies migrations there).
+        """
+        t0 = time.perf_counter()
+        reap_stale_runs()
+        self.binary = choose_binary(self.settings)
+        run_as = server_identity()
+        if not readable_by(self.binary.path, run_as):
+            raise ServerStartError(
+                f"{self.binary.path} is not executable by user {run_as.name if run_as else '?'!r}, which "
+                "servers run as when testbed runs as root (a parent folder is private, e.g. /root). "
+                "Create the virtualenv somewhere world-readable, or set TESTBED_RUN_AS.",
+                boundary="postgres",
+            )
+        self.location = data_location(self.settings.data_dir)
+        self.run_dir = new_run_dir(self.location, "pg")
+        current_record().add_path(self.run_dir)
+        cache = InitdbCache(self.binary, run_as)
+        self.data_dir = self.run_dir / "data"
+        self.socket_dir = self.run_dir / "sock"
+        self.socket_dir.mkdir(mode=0o700)
+        chown_tree(str(self.socket_dir), run_as)
+        cluster = cache.cluster_dir(content_key)
+        if (cluster / "PG_VERSION").exists():
+            self.cache_hit = True
+            _copy_tree(cluster, self.data_dir, run_as)
+            os.utime(cluster)  # most recently used: kept by eviction
+            self.timings["copy_ms"] = (time.perf_counter() - t0) * 1000
+            self._spawn(run_as)
+        else:
+            initdb = cache.ensure_initdb(self.run_dir)
+            _copy_tree(initdb, self.data_dir, run_as)
+            self._spawn(run_as)
+            with self.connect(autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+            if build_template is not None:
+                build_template(self)
+            with self.connect(autocommit=True) as conn:
+                conn.execute(f'ALTER DATABASE "{TEMPLATE_DB}" WITH IS_TEMPLATE true')
+                conn.execute("CHECKPOINT")
+            self._halt()
+            cache.publish_cluster(self.data_dir, content_key)
+            self._spawn(run_as)
+        self._set_password()
+        self.timings["start_ms"] = (time.perf_counter() - t0) * 1000
+        return self
+
+    def _spawn(self, run_as: RunAs | None) -> None:
+        assert self.binary and self.data_dir and self.socket_dir and self.run_dir
+        port = self.settings.port
+        if port:
+            ensure_port_free(port, service="postgres")
+        options = {**TUNED, **self.settings.options}
+        for attempt in range(3):
+            self.port = port or free_port()
+            argv = [self.binary.path, "-D", str(self.data_dir), "-p", str(self.port), "-k", str(self.socket_dir),
+                    "-c", f"listen_addresses={LOOPBACK}"]
+            for k, v in options.items():
+                argv += ["-c", f"{k}={v}"]
+            self.process = LocalProcess(
+                "postgres", argv, log_path=self.run_dir / "postgres.log", run_as=run_as, cwd=self.run_dir,
+                stop_signal=signal.SIGINT, death_signal=signal.SIGINT,  # SIGINT = fast shutdown
+            ).start()
+            try:
+                self.process.wait_ready(self._ready, timeout=self.settings.startup_timeout)
+                return
+            except ServerStartError:
+                # A dynamic port can be grabbed between our probe and the server's bind: retry on another.
+                if port or attempt == 2 or "Address already in use" not in self.process.tail(5):
+                    raise
+
+    def _ready(self) -> bool:
+        assert self.socket_dir is not None
+        if not (self.socket_dir / f".s.PGSQL.{self.port}").exists():
+            return False
+        with psycopg.connect(**self.socket_conninfo(), connect_timeout=2):
+            return True
+
+    def _set_password(self) -> None:
+        # Fresh per run; the cached cluster never holds a usable TCP password.
+        self.password = secrets.token_urlsafe(18)
+        with self.connect(autocommit=True) as conn:
+            conn.execute(f"ALTER ROLE {SUPERUSER} PASSWORD '{self.password}'")
+
+    def _halt(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def check_alive(self, what: str = "the test") -> None:
+        """Raise ServerDiedError with the log tail if the server process has exited."""
+        if self.process is not None and not self.process.alive():
+            raise self.process.died_error(f"PostgreSQL is gone ({what})")
+
+    def log_tail(self, lines: int = 25) -> str:
+        return self.process.tail(lines) if self.process else ""
+
+    def stop(self) -> None:
+        """Stop the server and delete its folder."""
+        self._halt()
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            current_record().remove_path(self.run_dir)
+            self.run_dir = None
+
+    def describe(self) -> Mapping[str, str]:
+        """What `testbed up` / `doctor` / the demo summary print about this server."""
+        assert self.binary and self.location
+        return {
+            "engine": "PostgreSQL",
+            "version": self.binary.version,
+            "binary": self.binary.path,
+            "source": self.binary.source,
+            "url": self.url(),
+            "data": f"{self.data_dir} ({self.location.kind})",
+            "cache": "hit" if self.cache_hit else "built",
+        }
+
+
+def server_died_from_error(server: PostgresServer, exc: BaseException, what: str) -> ServerDiedError | None:
+    """If ``exc`` came from the server having died, a ServerDiedError carrying its log tail."""
+    if server.process is not None and not server.process.alive():
+        return server.process.died_error(what)
+    return None
+
+
+@contextlib.contextmanager
+def running(settings: ServiceSettings, **start_kwargs: Any) -> Iterator[PostgresServer]:
+    server = PostgresServer(settings)
+    try:
+        yield server.start(**start_kwargs)
+    finally:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class PostgresEndpoint:
+    """How to reach a running server: plain data, so the xdist controller can hand it to workers."""
+
+    host: str
+    port: int
+    socket_dir: str
+    password: str
+    version: str
+    binary: str
+    source: str
+    pid: int
+    start_time: int | None
+    log_path: str
+    data_kind: str
+
+    @classmethod
+    def of(cls, server: PostgresServer) -> PostgresEndpoint:
+        assert server.binary and server.process and server.location
+        from testbed.runners.reaper import process_start_time
+
+        return cls(
+            host=LOOPBACK, port=server.port, socket_dir=str(server.socket_dir), password=server.password,
+            version=server.binary.version, binary=server.binary.path, source=server.binary.source,
+            pid=server.process.pid, start_time=process_start_time(server.process.pid),
+            log_path=str(server.process.log_path), data_kind=server.location.kind,
+        )
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+    def url(self, dbname: str = "postgres") -> str:
+        """A libpq URL over loopback TCP with the generated password."""
+        return f"postgresql://{SUPERUSER}:{self.password}@{self.host}:{self.port}/{dbname}"
+
+    def conninfo(self, dbname: str = "postgres") -> dict[str, Any]:
+        """psycopg.connect keyword arguments over the private unix socket."""
+        return {"host": self.socket_dir, "port": self.port, "user": SUPERUSER, "dbname": dbname}
+
+    def connect(self, dbname: str = "postgres", **kwargs: Any) -> psycopg.Connection[Any]:
+        self.check_alive("connecting")
+        try:
+            return psycopg.connect(**self.conninfo(dbname), **kwargs)
+        except psycopg.OperationalError:
+            self.check_alive("connecting")
+            raise
+
+    def alive(self) -> bool:
+        from testbed.runners.reaper import is_same_process
+
+        return is_same_process(self.pid, self.start_time)
+
+    def log_tail(self, lines: int = 25) -> str:
+        return log_tail(Path(self.log_path), lines)
+
+    def check_alive(self, what: str = "the test") -> None:
+        """Raise ServerDiedError with the server's last log lines if it is gone."""
+        if not self.alive():
+            raise ServerDiedError(
+                f"PostgreSQL (pid {self.pid}, port {self.port}) is no longer running ({what}). "
+                f"Its last log lines ({self.log_path}):\n{self.log_tail()}",
+                boundary="postgres",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PostgresEndpoint:
+        return cls(**data)
