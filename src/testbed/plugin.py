@@ -1,12 +1,249 @@
-"""pytest glue: options, markers and fixtures that call testbed's library layers. Nothing else."""
+"""pytest glue: options, markers and fixtures that call testbed's library layers. Nothing else.
+
+Servers are shared per session: without xdist the first fixture that needs PostgreSQL starts it; under
+pytest-xdist the controller starts it once and hands its address to the workers (workerinput), and each
+worker clones its own database from the template.
+"""
 
 from __future__ import annotations
 
+import json
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
 import pytest
+
+from testbed.config import ISOLATION_STRATEGIES, Settings, load_settings
+from testbed.errors import ConfigError
+from testbed.isolation.worker import TestContext, WorkerDatabase, current_worker_id
+from testbed.provision import start_postgres
+from testbed.services.postgres import PostgresEndpoint, PostgresServer
+
+MARKER_KWARGS = frozenset({"isolation", "leak_check", "reason"})
+_settings_key = pytest.StashKey[Settings]()
+_pg_server_key = pytest.StashKey[PostgresServer]()
+_started_key = pytest.StashKey[list[dict[str, str]]]()
+_WORKERINPUT_PG = "testbed_postgres"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("testbed", "testbed: real services for integration tests")
+    group.addoption(
+        "--testbed-isolation",
+        choices=ISOLATION_STRATEGIES,
+        default=None,
+        help="default per-test isolation for SQL databases (overrides [tool.testbed.postgres] isolation)",
+    )
+    group.addoption(
+        "--testbed-no-leak-check",
+        action="store_true",
+        default=False,
+        help="do not fail tests that leave database connections open or rows behind",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "testbed(isolation=..., leak_check=..., reason=...): per-test testbed options",
+        "testbed(isolation='rollback'|'truncate'|'clone'|'none', leak_check=True, reason=''): "
+        "per-test testbed options",
     )
+    config.stash[_started_key] = []
+    if not hasattr(config, "workerinput"):
+        if threading.current_thread() is threading.main_thread():
+            _install_sigterm_handler(config)
+        if config.pluginmanager.hasplugin("xdist") and not config.pluginmanager.has_plugin("testbed-xdist"):
+            config.pluginmanager.register(XdistHooks(), "testbed-xdist")
+
+
+def _install_sigterm_handler(config: pytest.Config) -> None:
+    # Python's default SIGTERM action kills the process without running finalizers; turn it into the
+    # same orderly interruption as Ctrl-C so servers are stopped and their folders removed.
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    config.add_cleanup(lambda: signal.signal(signal.SIGTERM, previous))
+
+
+def _settings(config: pytest.Config) -> Settings:
+    if _settings_key not in config.stash:
+        config.stash[_settings_key] = load_settings(Path(str(config.rootpath)))
+    return config.stash[_settings_key]
+
+
+def _start_postgres(config: pytest.Config) -> PostgresServer:
+    if _pg_server_key not in config.stash:
+        settings = _settings(config)
+        server = start_postgres(settings.service("postgres"), settings.root)
+        config.stash[_pg_server_key] = server
+        config.add_cleanup(server.stop)
+        config.stash[_started_key].append(dict(server.describe()))
+    return config.stash[_pg_server_key]
+
+
+def _postgres_configured(settings: Settings) -> bool:
+    return "postgres" in settings.services or "postgres" in settings.engines
+
+
+class XdistHooks:
+    """Registered only when pytest-xdist is active: the controller starts servers once for all workers."""
+
+    @pytest.hookimpl
+    def pytest_configure_node(self, node: Any) -> None:
+        config = node.config
+        if _postgres_configured(_settings(config)):
+            server = _start_postgres(config)
+            node.workerinput[_WORKERINPUT_PG] = json.dumps(PostgresEndpoint.of(server).to_dict())
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    started = config.stash.get(_started_key, [])
+    if not started:
+        return
+    terminalreporter.section("testbed services")
+    for info in started:
+        terminalreporter.write_line(
+            f"{info['engine']} {info['version']} from {info['binary']} ({info['source']}); "
+            f"data on {info['data']}; template cache {info['cache']}"
+        )
+
+
+# -- fixtures: PostgreSQL ----------------------------------------------------------------------------
+
+
+class PostgresFixture:
+    """What the ``postgres`` fixture gives: the session's server and this worker's database."""
+
+    def __init__(self, endpoint: PostgresEndpoint, database: WorkerDatabase) -> None:
+        self.endpoint = endpoint
+        self.database = database
+
+    @property
+    def url(self) -> str:
+        """This worker's database (cloned from the migrated template), loopback TCP with password."""
+        return self.database.url
+
+    @property
+    def server_url(self) -> str:
+        return self.endpoint.url("postgres")
+
+    @property
+    def version(self) -> str:
+        return self.endpoint.version
+
+    @property
+    def binary(self) -> str:
+        return self.endpoint.binary
+
+    def __repr__(self) -> str:
+        return f"<testbed postgres {self.version} at {self.endpoint.host}:{self.endpoint.port} ({self.binary})>"
+
+
+@pytest.fixture(scope="session")
+def testbed_settings(pytestconfig: pytest.Config) -> Settings:
+    """The project's validated [tool.testbed] settings."""
+    return _settings(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def testbed_postgres_endpoint(pytestconfig: pytest.Config) -> PostgresEndpoint:
+    """Address of the session's PostgreSQL (started here, or by the xdist controller)."""
+    workerinput = getattr(pytestconfig, "workerinput", None)
+    if workerinput and _WORKERINPUT_PG in workerinput:
+        return PostgresEndpoint.from_dict(json.loads(workerinput[_WORKERINPUT_PG]))
+    return PostgresEndpoint.of(_start_postgres(pytestconfig))
+
+
+@pytest.fixture(scope="session")
+def testbed_worker_database(testbed_postgres_endpoint: PostgresEndpoint) -> Iterator[WorkerDatabase]:
+    """This worker's own database, cloned from the template."""
+    database = WorkerDatabase(testbed_postgres_endpoint, current_worker_id())
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="session")
+def postgres(
+    testbed_postgres_endpoint: PostgresEndpoint, testbed_worker_database: WorkerDatabase
+) -> PostgresFixture:
+    """The session's PostgreSQL: ``url`` (this worker's database), ``version``, ``binary``."""
+    return PostgresFixture(testbed_postgres_endpoint, testbed_worker_database)
+
+
+def _marker_options(request: pytest.FixtureRequest, settings: Settings) -> tuple[str, bool]:
+    pg = settings.service("postgres")
+    strategy = request.config.getoption("--testbed-isolation") or pg.isolation
+    leak_check = pg.leak_check and not request.config.getoption("--testbed-no-leak-check")
+    marker = request.node.get_closest_marker("testbed")
+    if marker is not None:
+        unknown = set(marker.kwargs) - MARKER_KWARGS
+        if unknown or marker.args:
+            raise ConfigError(
+                f"@pytest.mark.testbed takes keyword arguments {', '.join(sorted(MARKER_KWARGS))}; "
+                f"got {', '.join(sorted(unknown)) or repr(marker.args)}."
+            )
+        strategy = marker.kwargs.get("isolation", strategy)
+        if strategy not in ISOLATION_STRATEGIES:
+            raise ConfigError(
+                f"@pytest.mark.testbed(isolation={strategy!r}): choose one of {', '.join(ISOLATION_STRATEGIES)}."
+            )
+        if "leak_check" in marker.kwargs:
+            leak_check = bool(marker.kwargs["leak_check"])
+            if not leak_check and not marker.kwargs.get("reason"):
+                raise ConfigError(
+                    "@pytest.mark.testbed(leak_check=False) needs reason='...' saying why this test may leave "
+                    "connections or rows behind."
+                )
+    return strategy, leak_check
+
+
+@pytest.fixture
+def testbed_isolation(
+    request: pytest.FixtureRequest, testbed_worker_database: WorkerDatabase, testbed_settings: Settings
+) -> Iterator[TestContext]:
+    """Per-test database isolation by the test's strategy; fails the test if it leaked."""
+    strategy, leak_check = _marker_options(request, testbed_settings)
+    ctx = testbed_worker_database.begin(request.node.nodeid, strategy, leak_check)
+    yield ctx
+    testbed_worker_database.end(ctx)
+
+
+@pytest.fixture
+def db(testbed_isolation: TestContext) -> Any:
+    """A psycopg 3 connection to the test's database; its work is undone after the test."""
+    return testbed_isolation.connection
+
+
+@pytest.fixture
+def db_session(testbed_isolation: TestContext, testbed_worker_database: WorkerDatabase) -> Any:
+    """A SQLAlchemy 2 Session on the test's database; ``commit()`` is allowed and undone after the test."""
+    ctx = testbed_isolation
+    if ctx.strategy == "rollback":
+        session = testbed_worker_database.session_factory().open()
+    else:
+        from sqlalchemy import create_engine
+        from sqlalchemy.orm import Session
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(ctx.url.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=NullPool)
+        ctx.engines.append(engine)
+        session = Session(bind=engine)
+    ctx.sessions.append(session)
+    return session
+
+
+@pytest.fixture
+def db_url(testbed_isolation: TestContext) -> str:
+    """URL of the test's database, for an application that opens its own connections."""
+    return testbed_isolation.url
+
+
+@pytest.fixture
+def postgres_url(db_url: str) -> str:
+    """Alias of ``db_url``."""
+    return db_url

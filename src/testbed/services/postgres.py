@@ -320,7 +320,6 @@ class PostgresServer:
             self._halt()
             cache.publish_cluster(self.data_dir, content_key)
             self._spawn(run_as)
-        self._set_password()
         self.timings["start_ms"] = (time.perf_counter() - t0) * 1000
         return self
 
@@ -342,6 +341,7 @@ class PostgresServer:
             ).start()
             try:
                 self.process.wait_ready(self._ready, timeout=self.settings.startup_timeout)
+                self._set_password()
                 return
             except ServerStartError:
                 # A dynamic port can be grabbed between our probe and the server's bind: retry on another.

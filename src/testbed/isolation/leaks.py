@@ -1,0 +1,82 @@
+"""Leak checks: connections a test opened and left open, rows it left behind.
+
+A leaked connection is the bug that exhausts pools in production; rows left behind make the next test
+depend on this one. Both are reported as the test's own failure, naming what leaked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from testbed.errors import LeakError
+
+# Client backends on the test database other than our own, opened since the test started.
+OPEN_CONNECTIONS_SQL = """
+SELECT pid, coalesce(application_name, ''), coalesce(state, ''), coalesce(left(query, 300), ''),
+       coalesce(client_addr::text, 'unix socket')
+FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+  AND backend_start >= %s
+ORDER BY backend_start
+"""
+
+
+@dataclass(frozen=True)
+class OpenConnection:
+    pid: int
+    application_name: str
+    state: str
+    last_query: str
+    client: str
+
+    def describe(self) -> str:
+        app = self.application_name or "(no application_name)"
+        return f"backend pid {self.pid} {app} from {self.client}, {self.state}, last query: {self.last_query!r}"
+
+
+@dataclass
+class LeakReport:
+    """What one test left behind."""
+
+    connections: list[OpenConnection] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)  # table -> rows found
+    rows_context: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.connections or self.rows)
+
+    def error(self, test_name: str) -> LeakError:
+        parts = []
+        if self.connections:
+            lines = "\n".join("  - " + c.describe() for c in self.connections)
+            parts.append(
+                f"{len(self.connections)} database connection(s) opened by {test_name} are still open:\n{lines}\n"
+                "Close them (engine.dispose(), pool.close(), conn.close()) in the test or its fixture; "
+                "testbed terminated them. If a session-scoped pool owns them on purpose, mark the test "
+                "@pytest.mark.testbed(leak_check=False, reason='...')."
+            )
+        if self.rows:
+            lines = "\n".join(f"  - {t}: {n} row(s)" for t, n in sorted(self.rows.items()))
+            parts.append(f"{test_name} left rows behind {self.rows_context}:\n{lines}")
+        return LeakError("\n".join(parts), boundary="postgres leak check")
+
+
+def open_connections(conn: psycopg.Connection[Any], since: datetime) -> list[OpenConnection]:
+    return [OpenConnection(*row) for row in conn.execute(OPEN_CONNECTIONS_SQL, (since,)).fetchall()]
+
+
+def terminate(conn: psycopg.Connection[Any], pids: list[int]) -> None:
+    if pids:
+        conn.execute("SELECT pg_terminate_backend(p) FROM unnest(%s::int[]) p", (pids,))
+
+
+def row_counts(conn: psycopg.Connection[Any], tables: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in tables:
+        row = conn.execute(f"SELECT count(*) FROM {t}").fetchone()  # names come from regclass::text
+        counts[t] = int(row[0]) if row else 0
+    return counts
