@@ -19,7 +19,7 @@ import pytest
 
 from testbed.config import ISOLATION_STRATEGIES, Settings, load_settings
 from testbed.errors import ConfigError
-from testbed.isolation.worker import TestContext, WorkerDatabase, current_worker_id
+from testbed.isolation.worker import TestContext, WorkerDatabase
 from testbed.provision import start_postgres
 from testbed.services.postgres import PostgresEndpoint, PostgresServer
 
@@ -160,9 +160,13 @@ def testbed_postgres_endpoint(pytestconfig: pytest.Config) -> PostgresEndpoint:
 
 
 @pytest.fixture(scope="session")
-def testbed_worker_database(testbed_postgres_endpoint: PostgresEndpoint) -> Iterator[WorkerDatabase]:
+def testbed_worker_database(
+    pytestconfig: pytest.Config, testbed_postgres_endpoint: PostgresEndpoint
+) -> Iterator[WorkerDatabase]:
     """This worker's own database, cloned from the template."""
-    database = WorkerDatabase(testbed_postgres_endpoint, current_worker_id())
+    workerinput = getattr(pytestconfig, "workerinput", None)
+    worker_id = workerinput["workerid"] if workerinput else "main"
+    database = WorkerDatabase(testbed_postgres_endpoint, worker_id)
     yield database
     database.close()
 

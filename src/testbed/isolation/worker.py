@@ -13,7 +13,6 @@ Strategies, chosen per test:
 from __future__ import annotations
 
 import itertools
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -234,7 +233,3 @@ class WorkerDatabase:
                 except psycopg.Error:
                     pass
         self.admin.close()
-
-
-def current_worker_id() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")

@@ -35,6 +35,23 @@ def _natural_key(path: Path) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.as_posix())]
 
 
+def _skip_leading(sql: str, start: int, end: int) -> int:
+    """The offset of the first character after whitespace and comments in sql[start:end]."""
+    i = start
+    while i < end:
+        if sql[i].isspace():
+            i += 1
+        elif sql.startswith("--", i):
+            j = sql.find("\n", i)
+            i = end if j < 0 else j + 1
+        elif sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            i = end if j < 0 else j + 2
+        else:
+            break
+    return i
+
+
 def split_statements(sql: str) -> list[tuple[int, str]]:
     """Split SQL into statements with their start offsets, respecting quotes, $$ bodies and comments."""
     out: list[tuple[int, str]] = []
@@ -66,16 +83,16 @@ def split_statements(sql: str) -> list[tuple[int, str]]:
             else:
                 i += 1
         elif c == ";":
-            stmt = sql[start:i].strip()
-            if stmt:
-                out.append((start, stmt))
+            first = _skip_leading(sql, start, i)
+            if first < i:
+                out.append((first, sql[first:i].strip()))
             i += 1
             start = i
         else:
             i += 1
-    tail = sql[start:].strip()
-    if tail and not all(line.strip().startswith("--") or not line.strip() for line in tail.splitlines()):
-        out.append((start, tail))
+    first = _skip_leading(sql, start, n)
+    if first < n:
+        out.append((first, sql[first:].strip()))
     return out
 
 
@@ -143,7 +160,7 @@ class SqlFolder:
         where = f"{f}"
         statement = ""
         if failing is not None:
-            line = _line_of(sql, failing[0] + (len(sql[failing[0]:]) - len(sql[failing[0]:].lstrip())))
+            line = _line_of(sql, failing[0])
             where = f"{f}:{line}"
             statement = "\n  statement: " + failing[1][:500].replace("\n", "\n             ")
         msg = (exc.diag.message_primary or str(exc)).strip()

@@ -50,6 +50,7 @@ TUNED = {
     "max_connections": "200",
     "logging_collector": "off",
     "log_min_messages": "warning",
+    "log_checkpoints": "off",
     "timezone": "UTC",
 }
 SYSTEM_GLOBS = (
@@ -302,8 +303,8 @@ class PostgresServer:
         cluster = cache.cluster_dir(content_key)
         if (cluster / "PG_VERSION").exists():
             self.cache_hit = True
+            os.utime(cluster)  # most recently used first, so a concurrent run's eviction keeps it
             _copy_tree(cluster, self.data_dir, run_as)
-            os.utime(cluster)  # most recently used: kept by eviction
             self.timings["copy_ms"] = (time.perf_counter() - t0) * 1000
             self._spawn(run_as)
         else:
