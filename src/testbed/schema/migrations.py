@@ -182,7 +182,7 @@ class AlembicMigrations:
         return f"Alembic ({self.ini})"
 
     def _script_location(self) -> Path:
-        parser = configparser.ConfigParser()
+        parser = configparser.ConfigParser(defaults={"here": str(self.ini.parent)})
         parser.read(self.ini)
         raw = parser.get("alembic", "script_location", fallback="alembic")
         raw = raw.replace("%(here)s", str(self.ini.parent))
