@@ -224,8 +224,13 @@ def db(testbed_isolation: TestContext) -> Any:
 
 
 @pytest.fixture
-def db_session(testbed_isolation: TestContext, testbed_worker_database: WorkerDatabase) -> Any:
-    """A SQLAlchemy 2 Session on the test's database; ``commit()`` is allowed and undone after the test."""
+def db_session(testbed_isolation: TestContext, testbed_worker_database: WorkerDatabase) -> Iterator[Any]:
+    """A SQLAlchemy 2 Session on the test's database; ``commit()`` is allowed and undone after the test.
+
+    testbed.factories persist through it while the test runs.
+    """
+    from testbed.factories import bound_to
+
     ctx = testbed_isolation
     if ctx.strategy == "rollback":
         session = testbed_worker_database.session_factory().open()
@@ -238,7 +243,8 @@ def db_session(testbed_isolation: TestContext, testbed_worker_database: WorkerDa
         ctx.engines.append(engine)
         session = Session(bind=engine)
     ctx.sessions.append(session)
-    return session
+    with bound_to(session):
+        yield session
 
 
 @pytest.fixture

@@ -80,3 +80,26 @@ def row_counts(conn: psycopg.Connection[Any], tables: list[str]) -> dict[str, in
         row = conn.execute(f"SELECT count(*) FROM {t}").fetchone()  # names come from regclass::text
         counts[t] = int(row[0]) if row else 0
     return counts
+
+
+def still_open(admin: psycopg.Connection[Any], candidates: list[OpenConnection], grace: float = 0.5) -> list[OpenConnection]:
+    """Those of ``candidates`` whose backend is still there after a short grace period.
+
+    A client that has just closed its connection leaves its backend in pg_stat_activity for a moment
+    (the backend exits asynchronously); that is not a leak. ``admin`` must be in autocommit mode.
+    """
+    import time
+
+    deadline = time.monotonic() + grace
+    remaining = candidates
+    while remaining:
+        admin.execute("SELECT pg_stat_clear_snapshot()")
+        rows = admin.execute(
+            "SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)", ([c.pid for c in remaining],)
+        ).fetchall()
+        alive = {r[0] for r in rows}
+        remaining = [c for c in remaining if c.pid in alive]
+        if not remaining or time.monotonic() > deadline:
+            break
+        time.sleep(0.005)
+    return remaining

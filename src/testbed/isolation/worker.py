@@ -21,7 +21,14 @@ import psycopg
 
 from testbed.config import ISOLATION_STRATEGIES
 from testbed.errors import ConfigError, GuardError, IsolationError, LeakError
-from testbed.isolation.leaks import LeakReport, OpenConnection, open_connections, row_counts, terminate
+from testbed.isolation.leaks import (
+    LeakReport,
+    OpenConnection,
+    open_connections,
+    row_counts,
+    still_open,
+    terminate,
+)
 from testbed.isolation.rollback import SessionFactory, TestbedConnection
 from testbed.schema.template import is_testbed_database
 from testbed.services.postgres import TEMPLATE_DB, PostgresEndpoint
@@ -144,7 +151,7 @@ class WorkerDatabase:
             ctx.connection.close()
             if ctx.leak_check:
                 with self.endpoint.connect(ctx.dbname, autocommit=True) as probe:
-                    report.connections = open_connections(probe, ctx.started)
+                    report.connections = still_open(self.admin, open_connections(probe, ctx.started))
             self.drop(ctx.dbname)
             return report
         conn = self.conn
@@ -155,6 +162,7 @@ class WorkerDatabase:
             row = conn.execute(ROLLBACK_CHECK_SQL, (ctx.leak_check, ctx.started)).fetchone()
             conn.end_test()
             leaked = [OpenConnection(*item) for item in (row[0] or [])] if row else []
+            leaked = still_open(self.admin, leaked) if leaked else leaked
             others = list(row[1]) if row and row[1] else []
             if leaked:
                 report.connections = leaked
@@ -172,7 +180,7 @@ class WorkerDatabase:
         # truncate / none: code committed for real.
         conn.rollback()
         if ctx.leak_check:
-            report.connections = open_connections(conn, ctx.started)
+            report.connections = still_open(self.admin, open_connections(conn, ctx.started))
             terminate(conn, [c.pid for c in report.connections])
         if ctx.strategy == "none":
             row = conn.execute("SELECT array_agg(DISTINCT relid::regclass::text) FROM testbed.dirty").fetchone()
