@@ -36,7 +36,9 @@ class CustomerFactory(testbed.factories.SQLAlchemyFactory):
 def test_factory_rows_are_where_the_app_looks(strategy, request, db_session, db_url):
     request.node.add_marker(pytest.mark.testbed(isolation=strategy))
     customer = CustomerFactory.create(name="cancelled-order-owner")
-    assert customer.id == 1
+    assert customer.id is not None
+    if strategy == "clone":
+        assert customer.id == 1  # a fresh database: sequences from the template
     if strategy != "rollback":
         # committed for real: an application connecting on its own sees the row
         with psycopg.connect(db_url) as conn:
