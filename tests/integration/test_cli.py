@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+
+def test_doctor_says_what_it_found_and_would_use(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.testbed.postgres]\nversion = "16"\n')
+    out = subprocess.run([sys.executable, "-m", "testbed.cli", "--root", str(tmp_path), "doctor"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "data dirs:" in out.stdout and ("tmpfs" in out.stdout or "disk" in out.stdout)
+    assert "would use:" in out.stdout and "(16." in out.stdout
+
+
+def test_up_prints_url_and_stops_on_sigterm(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.testbed]\n")
+    log = tmp_path / "up.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "testbed.cli", "--root", str(tmp_path), "up", "postgres"],
+                                stdout=out, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "url:" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        url = log.read_text().split("url:")[1].split()[0]
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
