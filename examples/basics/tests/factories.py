@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import factory
+from shop import Customer, Order, Product
 
 import testbed.factories
-from shop import Customer, Order, Product
 
 
 class CustomerFactory(testbed.factories.SQLAlchemyFactory):

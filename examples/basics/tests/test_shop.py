@@ -9,10 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
-from sqlalchemy import select, text
-
 from factories import CustomerFactory, OrderFactory, ProductFactory
 from shop import Order, Product, lifetime_values
+from sqlalchemy import select, text
 
 
 def test_lifetime_value_is_zero_not_null_without_orders(db_session):

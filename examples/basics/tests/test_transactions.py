@@ -10,12 +10,11 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from factories import CustomerFactory, ProductFactory
+from shop import Order, OutOfStock, Product, place_order, place_order_then_fail
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
-
-from factories import CustomerFactory, ProductFactory
-from shop import Order, OutOfStock, Product, place_order, place_order_then_fail
 
 pytestmark = pytest.mark.parametrize(
     "isolation", [pytest.param("truncate", marks=pytest.mark.testbed(isolation="truncate")),

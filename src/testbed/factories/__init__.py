@@ -48,7 +48,7 @@ def bound_to(session: Any) -> Iterator[Any]:
         _current_session.reset(token)
 
 
-class SQLAlchemyFactory(SQLAlchemyModelFactory):  # type: ignore[misc]
+class SQLAlchemyFactory(SQLAlchemyModelFactory):
     """Base class for factories that persist through the current test's session.
 
     ``create()`` commits: under rollback isolation a commit is a savepoint, so nothing outlives the test;

@@ -82,7 +82,9 @@ def row_counts(conn: psycopg.Connection[Any], tables: list[str]) -> dict[str, in
     return counts
 
 
-def still_open(admin: psycopg.Connection[Any], candidates: list[OpenConnection], grace: float = 0.5) -> list[OpenConnection]:
+def still_open(
+    admin: psycopg.Connection[Any], candidates: list[OpenConnection], grace: float = 0.5
+) -> list[OpenConnection]:
     """Those of ``candidates`` whose backend is still there after a short grace period.
 
     A client that has just closed its connection leaves its backend in pg_stat_activity for a moment

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 
 from testbed.config import ISOLATION_STRATEGIES
-from testbed.errors import ConfigError, GuardError, IsolationError, LeakError
+from testbed.errors import ConfigError, GuardError, LeakError
 from testbed.isolation.leaks import (
     LeakReport,
     OpenConnection,

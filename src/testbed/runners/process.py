@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from testbed.errors import ServerDiedError, ServerStartError
 from testbed.runners.reaper import current_record
@@ -83,7 +84,7 @@ class LocalProcess:
         """Spawn the process (does not wait for readiness: see wait_ready)."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps the fd; closed right after spawn
         try:
-            kwargs: dict[str, object] = {}
+            kwargs: dict[str, Any] = {}
             if self.run_as is not None:
                 kwargs.update(user=self.run_as.uid, group=self.run_as.gid, extra_groups=[])
             self._proc = subprocess.Popen(
@@ -96,7 +97,7 @@ class LocalProcess:
                 start_new_session=True,
                 preexec_fn=_death_signal_setter(self.death_signal),  # noqa: PLW1509
                 close_fds=True,
-                **kwargs,  # type: ignore[arg-type]
+                **kwargs,
             )
         except OSError as exc:
             raise ServerStartError(

@@ -23,7 +23,8 @@ from testbed.errors import ConfigError, MigrationError
 class MigrationSource(Protocol):
     """Something that can fill an empty database with the project's schema."""
 
-    description: str
+    @property
+    def description(self) -> str: ...
 
     def content_hash(self) -> str: ...
 

@@ -80,7 +80,9 @@ def test_typo_in_config_names_valid_keys(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(USES_DB)
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*unknown key 'migration' in [[]tool.testbed.postgres[]]. Did you mean 'migrations'?*"])
+    result.stdout.fnmatch_lines(
+        ["*unknown key 'migration' in [[]tool.testbed.postgres[]]. Did you mean 'migrations'?*"]
+    )
 
 
 def test_server_dying_mid_run_fails_next_test_with_log_tail(project: pytest.Pytester) -> None:
@@ -100,4 +102,6 @@ def test_server_dying_mid_run_fails_next_test_with_log_tail(project: pytest.Pyte
     )
     result = project.runpytest_subprocess("-p", "no:randomly")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*PostgreSQL (pid *) is no longer running (setting up *test_next)*Its last log lines*"])
+    result.stdout.fnmatch_lines(
+        ["*PostgreSQL (pid *) is no longer running (setting up *test_next)*Its last log lines*"]
+    )
