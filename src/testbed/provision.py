@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed.config import ServiceSettings
-from testbed.errors import MigrationError
+from testbed.errors import ConfigError, MigrationError
 from testbed.isolation.worker import WorkerDatabase
 from testbed.schema.migrations import migration_source
 from testbed.schema.template import content_key, install_bookkeeping
@@ -24,6 +24,11 @@ from testbed.services.postgres import TEMPLATE_DB, PostgresEndpoint, PostgresSer
 
 def start_postgres(settings: ServiceSettings, root: Path) -> PostgresServer:
     """Start a server whose template database holds the migrated schema (from cache when unchanged)."""
+    if settings.runner != "local":
+        raise ConfigError(
+            f"[tool.testbed.postgres] runner = {settings.runner!r} is not available yet; only 'local' (a server "
+            "process testbed starts from a real binary) is. Remove `runner` to use it."
+        )
     source = migration_source(settings.migrations, root)
     key = content_key(source)
 
