@@ -14,13 +14,13 @@ import psycopg
 
 from testbed.errors import LeakError
 
-# Client backends on the test database other than our own, opened since the test started.
+# Client backends on a database other than the asking one and those excluded, opened since the test started.
 OPEN_CONNECTIONS_SQL = """
 SELECT pid, coalesce(application_name, ''), coalesce(state, ''), coalesce(left(query, 300), ''),
        coalesce(client_addr::text, 'unix socket')
 FROM pg_stat_activity
-WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-  AND backend_start >= %s
+WHERE datname = coalesce(%(dbname)s, current_database()) AND pid <> pg_backend_pid()
+  AND pid <> ALL(%(exclude)s::int[]) AND backend_type = 'client backend' AND backend_start >= %(since)s
 ORDER BY backend_start
 """
 
@@ -65,8 +65,12 @@ class LeakReport:
         return LeakError("\n".join(parts), boundary="postgres leak check")
 
 
-def open_connections(conn: psycopg.Connection[Any], since: datetime) -> list[OpenConnection]:
-    return [OpenConnection(*row) for row in conn.execute(OPEN_CONNECTIONS_SQL, (since,)).fetchall()]
+def open_connections(
+    conn: psycopg.Connection[Any], since: datetime, *, dbname: str | None = None, exclude: list[int] | None = None
+) -> list[OpenConnection]:
+    """Connections to ``dbname`` (default: the one ``conn`` is on) opened since ``since``."""
+    params = {"dbname": dbname, "exclude": exclude or [], "since": since}
+    return [OpenConnection(*row) for row in conn.execute(OPEN_CONNECTIONS_SQL, params).fetchall()]
 
 
 def terminate(conn: psycopg.Connection[Any], pids: list[int]) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-from testbed.errors import IsolationError
 
 _COMMIT_POINT = "testbed_commit"
 
@@ -61,8 +60,6 @@ class TestbedConnection(psycopg.Connection[Any]):
         if self.closed:
             return
         psycopg.Connection.rollback(self)
-        if not self.autocommit and self.info.transaction_status != pq.TransactionStatus.IDLE:
-            raise IsolationError("the test connection is not idle after ROLLBACK")
 
     def begin_test(self) -> None:
         if self.autocommit:

@@ -148,19 +148,26 @@ class WorkerDatabase:
         self._close_orm(ctx)
         report = LeakReport()
         if ctx.strategy == "clone":
-            ctx.connection.close()
+            own = ctx.connection.info.backend_pid if not ctx.connection.closed else 0
+            ctx.connection.close()  # its backend exits asynchronously: excluded, not waited for
             if ctx.leak_check:
-                with self.endpoint.connect(ctx.dbname, autocommit=True) as probe:
-                    report.connections = still_open(self.admin, open_connections(probe, ctx.started))
+                candidates = open_connections(self.admin, ctx.started, dbname=ctx.dbname, exclude=[own])
+                report.connections = still_open(self.admin, candidates)
+            # DROP DATABASE sleeps in 100 ms steps while any backend is still on the database: wait (in
+            # 5 ms steps) for our own just-closed connection's backend to exit first.
+            still_open(self.admin, [OpenConnection(own, "", "", "", "")], grace=1.0)
             self.drop(ctx.dbname)
             return report
         conn = self.conn
         if ctx.strategy == "rollback":
             if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
                 conn.end_test()
-            # Inside the test's transaction when it is still open: one query, then the one ROLLBACK.
-            row = conn.execute(ROLLBACK_CHECK_SQL, (ctx.leak_check, ctx.started)).fetchone()
-            conn.end_test()
+            # Inside the test's transaction when it is still open: the check and the ROLLBACK are sent
+            # together (pipeline mode), one round trip per test.
+            with conn.pipeline():
+                cur = conn.execute(ROLLBACK_CHECK_SQL, (ctx.leak_check, ctx.started))
+                conn.end_test()
+            row = cur.fetchone()
             leaked = [OpenConnection(*item) for item in (row[0] or [])] if row else []
             leaked = still_open(self.admin, leaked) if leaked else leaked
             others = list(row[1]) if row and row[1] else []
