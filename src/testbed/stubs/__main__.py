@@ -15,16 +15,20 @@ from testbed.stubs.server import VERSION, StubServer
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m testbed.stubs",
-                                description="testbed's WireMock-compatible HTTP stub server")
+    p = argparse.ArgumentParser(
+        prog="python -m testbed.stubs", description="testbed's WireMock-compatible HTTP stub server"
+    )
     p.add_argument("--port", type=int, default=8080, help="HTTP port (0 = a free port)")
     p.add_argument("--https-port", type=int, default=None, help="also serve HTTPS here (0 = a free port)")
     p.add_argument("--bind-address", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--root-dir", default=None, help="folder holding mappings/ and __files/")
     p.add_argument("--disable-banner", action="store_true", help="accepted for compatibility")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
-    p.add_argument("--global-response-templating", action="store_true",
-                   help="template every response, not only those with the response-template transformer")
+    p.add_argument(
+        "--global-response-templating",
+        action="store_true",
+        help="template every response, not only those with the response-template transformer",
+    )
     p.add_argument("--local-response-templating", action="store_true", help="accepted (the default)")
     p.add_argument("--disable-response-templating", action="store_true", help="accepted for compatibility")
     p.add_argument("--no-request-journal", action="store_true", help="do not record requests")
@@ -38,8 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     server = StubServer(
-        port=args.port, host=args.bind_address, root_dir=args.root_dir, https_port=args.https_port,
-        global_response_templating=args.global_response_templating, verbose=args.verbose,
+        port=args.port,
+        host=args.bind_address,
+        root_dir=args.root_dir,
+        https_port=args.https_port,
+        global_response_templating=args.global_response_templating,
+        verbose=args.verbose,
         max_request_journal_entries=args.max_request_journal_entries,
         request_journal=not args.no_request_journal,
     )

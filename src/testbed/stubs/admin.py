@@ -42,8 +42,9 @@ def _empty(status: int = 200) -> Reply:
 def invalid_reply(exc: InvalidStubError) -> Reply:
     """WireMock's 422 answer for a payload it cannot parse."""
     source: dict[str, str] = {"pointer": exc.pointer} if exc.pointer else {}
-    return _json_reply({"errors": [{"code": 10, "source": source, "title": "Error parsing JSON",
-                                    "detail": exc.detail}]}, 422)
+    return _json_reply(
+        {"errors": [{"code": 10, "source": source, "title": "Error parsing JSON", "detail": exc.detail}]}, 422
+    )
 
 
 def _body_json(request: Request) -> Any:
@@ -120,7 +121,7 @@ class AdminApi:
         """Answer one /__admin request."""
         from testbed.stubs.server import Reply
 
-        path = request.path[len("/__admin"):]
+        path = request.path[len("/__admin") :]
         if path == "":
             return Reply(302, [("Location", f"{request.base_url}/__admin/")])
         if len(path) > 1:
@@ -146,7 +147,7 @@ class AdminApi:
         q = request.query
         offset = int(q.get("offset", ["0"])[0])
         limit = int(q["limit"][0]) if "limit" in q else None
-        page = stubs[offset:offset + limit if limit is not None else None]
+        page = stubs[offset : offset + limit if limit is not None else None]
         return _json_reply({"mappings": [_normalised(s) for s in page], "meta": {"total": len(stubs)}})
 
     def create_mapping(self, request: Request) -> Reply:
@@ -205,8 +206,14 @@ class AdminApi:
             self.server.registry.remove(str(target_id))
         else:
             wanted = json.dumps({k: data.get(k) for k in ("request", "response")}, sort_keys=True)
-            self.server.registry.remove_where(lambda s: json.dumps(
-                {"request": s.raw.get("request"), "response": s.raw.get("response")}, sort_keys=True) == wanted)
+            self.server.registry.remove_where(
+                lambda s: (
+                    json.dumps(
+                        {"request": s.raw.get("request"), "response": s.raw.get("response")}, sort_keys=True
+                    )
+                    == wanted
+                )
+            )
         return _empty()
 
     def edit_mapping(self, request: Request) -> Reply:
@@ -247,8 +254,11 @@ class AdminApi:
     # -- requests ----------------------------------------------------------------------------------
 
     def _journal_json(self, events: list[ServeEvent]) -> dict[str, Any]:
-        return {"requests": [e.to_json() for e in events], "meta": {"total": len(events)},
-                "requestJournalDisabled": not self.server.journal.enabled}
+        return {
+            "requests": [e.to_json() for e in events],
+            "meta": {"total": len(events)},
+            "requestJournalDisabled": not self.server.journal.enabled,
+        }
 
     def list_requests(self, request: Request) -> Reply:
         events = list(reversed(self.server.journal.events()))
@@ -302,7 +312,8 @@ class AdminApi:
     def remove_requests_by_metadata(self, request: Request) -> Reply:
         pattern = parse_value_pattern(_body_json(request))
         gone = self.server.journal.remove(
-            lambda e: e.stub is not None and pattern.matches(json.dumps(dict(e.stub.metadata))))
+            lambda e: e.stub is not None and pattern.matches(json.dumps(dict(e.stub.metadata)))
+        )
         return _json_reply({"serveEvents": [e.to_json() for e in gone]})
 
     def get_request(self, request: Request, id: str) -> Reply:
@@ -356,7 +367,7 @@ class AdminApi:
     def update_settings(self, request: Request) -> Reply:
         data = _body_json(request)
         if not isinstance(data, dict):
-            raise InvalidStubError("settings must be a JSON object such as {\"fixedDelay\": 500}")
+            raise InvalidStubError('settings must be a JSON object such as {"fixedDelay": 500}')
         settings = data.get("settings", data)
         delay = settings.get("fixedDelay")
         if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int)):
@@ -371,9 +382,15 @@ class AdminApi:
         return _json_reply(self.server.settings)
 
     def health(self, request: Request) -> Reply:
-        return _json_reply({"status": "healthy", "message": "Wiremock is ok", "version": _version(),
-                            "uptimeInSeconds": int(time.time() - self.server.started_at),
-                            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")})
+        return _json_reply(
+            {
+                "status": "healthy",
+                "message": "Wiremock is ok",
+                "version": _version(),
+                "uptimeInSeconds": int(time.time() - self.server.started_at),
+                "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            }
+        )
 
     def version(self, request: Request) -> Reply:
         return _json_reply({"version": _version()})
@@ -398,4 +415,3 @@ def _parse_since(value: str) -> float:
             return float(value) / 1000
         except ValueError:
             return 0.0
-

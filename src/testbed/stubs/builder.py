@@ -1,8 +1,8 @@
 """A fluent, typed way to write stub mappings in Python; it produces WireMock JSON.
 
-    http_stub.stub_for(
-        post("/v1/payments/charge").with_json({"amount": 5000}).will_return(status=200, json={"ok": True})
-    )
+http_stub.stub_for(
+    post("/v1/payments/charge").with_json({"amount": 5000}).will_return(status=200, json={"ok": True})
+)
 """
 
 from __future__ import annotations
@@ -63,13 +63,28 @@ def _pattern(value: Pattern) -> dict[str, Any]:
 class RequestPatternBuilder:
     """A request pattern under construction; ``will_return`` / ``will_fault`` turn it into a stub."""
 
-    def __init__(self, method: str, path: str | None = None, *, url: str | None = None,
-                 url_regex: str | None = None, path_regex: str | None = None,
-                 path_template: str | None = None) -> None:
+    def __init__(
+        self,
+        method: str,
+        path: str | None = None,
+        *,
+        url: str | None = None,
+        url_regex: str | None = None,
+        path_regex: str | None = None,
+        path_template: str | None = None,
+    ) -> None:
         self._json: dict[str, Any] = {"method": method}
-        given = [(k, v) for k, v in (("urlPath", path), ("url", url), ("urlPattern", url_regex),
-                                     ("urlPathPattern", path_regex), ("urlPathTemplate", path_template))
-                 if v is not None]
+        given = [
+            (k, v)
+            for k, v in (
+                ("urlPath", path),
+                ("url", url),
+                ("urlPattern", url_regex),
+                ("urlPathPattern", path_regex),
+                ("urlPathTemplate", path_template),
+            )
+            if v is not None
+        ]
         if len(given) > 1:
             raise StubError("give one of path, url, url_regex, path_regex, path_template")
         if given:
@@ -89,8 +104,9 @@ class RequestPatternBuilder:
     def without_header(self, name: str) -> RequestPatternBuilder:
         return self._add("headers", name, absent())
 
-    def with_query(self, name: str | None = None, value: Pattern | None = None,
-                   **params: Pattern) -> RequestPatternBuilder:
+    def with_query(
+        self, name: str | None = None, value: Pattern | None = None, **params: Pattern
+    ) -> RequestPatternBuilder:
         """Require query parameters: ``with_query("page", "2")`` or ``with_query(page="2", size="10")``."""
         if name is not None:
             if value is None:
@@ -113,8 +129,9 @@ class RequestPatternBuilder:
         self._json["basicAuth"] = {"username": username, "password": password}
         return self
 
-    def with_json(self, value: Any, *, ignore_extra_elements: bool = False,
-                  ignore_array_order: bool = False) -> RequestPatternBuilder:
+    def with_json(
+        self, value: Any, *, ignore_extra_elements: bool = False, ignore_array_order: bool = False
+    ) -> RequestPatternBuilder:
         """Require a JSON body equal to ``value`` (json-unit placeholders such as
         ``"${json-unit.any-string}"`` allowed)."""
         pattern: dict[str, Any] = {"equalToJson": value}
@@ -137,18 +154,35 @@ class RequestPatternBuilder:
         return copy.deepcopy(self._json)
 
     def describe(self) -> str:
-        url = next((self._json[k] for k in ("url", "urlPath", "urlPattern", "urlPathPattern", "urlPathTemplate")
-                    if k in self._json), "(any URL)")
-        extra = {k: v for k, v in self._json.items() if k not in ("method", "url", "urlPath", "urlPattern",
-                                                                  "urlPathPattern", "urlPathTemplate")}
+        url = next(
+            (
+                self._json[k]
+                for k in ("url", "urlPath", "urlPattern", "urlPathPattern", "urlPathTemplate")
+                if k in self._json
+            ),
+            "(any URL)",
+        )
+        extra = {
+            k: v
+            for k, v in self._json.items()
+            if k not in ("method", "url", "urlPath", "urlPattern", "urlPathPattern", "urlPathTemplate")
+        }
         return f"{self._json['method']} {url}" + (f" {json.dumps(extra)}" if extra else "")
 
     # -- turning into a stub -----------------------------------------------------------------------
 
-    def will_return(self, status: int = 200, *, json: Any = None, body: str | bytes | None = None,
-                    headers: Mapping[str, str | list[str]] | None = None, body_file: str | None = None,
-                    status_message: str | None = None, delay_ms: int | None = None,
-                    template: bool = False) -> StubBuilder:
+    def will_return(
+        self,
+        status: int = 200,
+        *,
+        json: Any = None,
+        body: str | bytes | None = None,
+        headers: Mapping[str, str | list[str]] | None = None,
+        body_file: str | None = None,
+        status_message: str | None = None,
+        delay_ms: int | None = None,
+        template: bool = False,
+    ) -> StubBuilder:
         """Answer with this response. ``json=`` sets Content-Type: application/json unless given."""
         response: dict[str, Any] = {"status": status}
         hdrs: dict[str, Any] = dict(headers or {})
@@ -219,11 +253,19 @@ class StubBuilder:
         return self
 
     def with_uniform_delay(self, lower_ms: int, upper_ms: int) -> StubBuilder:
-        self._json["response"]["delayDistribution"] = {"type": "uniform", "lower": lower_ms, "upper": upper_ms}
+        self._json["response"]["delayDistribution"] = {
+            "type": "uniform",
+            "lower": lower_ms,
+            "upper": upper_ms,
+        }
         return self
 
     def with_lognormal_delay(self, median_ms: float, sigma: float) -> StubBuilder:
-        self._json["response"]["delayDistribution"] = {"type": "lognormal", "median": median_ms, "sigma": sigma}
+        self._json["response"]["delayDistribution"] = {
+            "type": "lognormal",
+            "median": median_ms,
+            "sigma": sigma,
+        }
         return self
 
     def with_chunked_dribble(self, chunks: int, total_ms: int) -> StubBuilder:

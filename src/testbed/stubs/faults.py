@@ -36,8 +36,10 @@ def empty_response(sock: socket.socket) -> None:
 def malformed_chunk(sock: socket.socket, status: int = 200) -> None:
     """MALFORMED_RESPONSE_CHUNK: a valid status line and headers, then a broken chunk, then close."""
     try:
-        sock.sendall(f"HTTP/1.1 {status} OK\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
-                     + b"lskdu018973t09sylgasjkfg1][]'./.sdlv")
+        sock.sendall(
+            f"HTTP/1.1 {status} OK\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+            + b"lskdu018973t09sylgasjkfg1][]'./.sdlv"
+        )
     except OSError:
         pass
     empty_response(sock)
@@ -54,5 +56,9 @@ def random_data(sock: socket.socket) -> None:
 
 def apply(fault: str, sock: socket.socket) -> None:
     """Do ``fault`` to ``sock``; the connection is closed afterwards."""
-    {"CONNECTION_RESET_BY_PEER": reset, "EMPTY_RESPONSE": empty_response,
-     "MALFORMED_RESPONSE_CHUNK": malformed_chunk, "RANDOM_DATA_THEN_CLOSE": random_data}[fault](sock)
+    {
+        "CONNECTION_RESET_BY_PEER": reset,
+        "EMPTY_RESPONSE": empty_response,
+        "MALFORMED_RESPONSE_CHUNK": malformed_chunk,
+        "RANDOM_DATA_THEN_CLOSE": random_data,
+    }[fault](sock)

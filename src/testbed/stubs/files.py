@@ -22,7 +22,9 @@ def _strip_comments(text: str) -> str:
 def parse_mapping_document(data: Any, source: str) -> list[StubMapping]:
     """One mapping, or ``{"mappings": [...]}``, from an already parsed JSON document."""
     if isinstance(data, dict) and isinstance(data.get("mappings"), list):
-        return [parse_mapping(m, source=source, pointer=f"/mappings/{i}") for i, m in enumerate(data["mappings"])]
+        return [
+            parse_mapping(m, source=source, pointer=f"/mappings/{i}") for i, m in enumerate(data["mappings"])
+        ]
     return [parse_mapping(data, source=source)]
 
 
@@ -48,7 +50,7 @@ class LoadResult:
 
 
 def load_mappings(folder: Path) -> LoadResult:
-    """Every ``*.json`` under ``folder`` (recursive, sorted). A bad file is reported, the others still load."""
+    """Every ``*.json`` under ``folder`` (recursive, sorted); a bad file is reported, the rest loads."""
     result = LoadResult()
     if not folder.is_dir():
         return result
@@ -65,8 +67,10 @@ def load_mappings(folder: Path) -> LoadResult:
 def body_file(root: Path | None, name: str) -> Path:
     """The file ``bodyFileName`` names, under ``root/__files``; refuses paths that escape it."""
     if root is None:
-        raise InvalidStubError(f"bodyFileName {name!r} needs a root directory with __files/ "
-                               "(StubServer(root_dir=...) or --root-dir)")
+        raise InvalidStubError(
+            f"bodyFileName {name!r} needs a root directory with __files/ "
+            "(StubServer(root_dir=...) or --root-dir)"
+        )
     base = (root / "__files").resolve()
     target = (base / name).resolve()
     if base not in target.parents and target != base:

@@ -40,19 +40,29 @@ class ServeEvent:
         definition: ResponseDefinition | None = self.stub.response if self.stub else None
         headers: dict[str, Any] = {}
         for k, v in self.response.headers:
-            headers[k] = v if k not in headers else [*([headers[k]] if isinstance(headers[k], str) else
-                                                      headers[k]), v]
+            headers[k] = (
+                v if k not in headers else [*([headers[k]] if isinstance(headers[k], str) else headers[k]), v]
+            )
         out: dict[str, Any] = {
             "id": self.id,
             "request": self.request.to_json(),
-            "responseDefinition": definition.to_json() if definition else
-            {"status": 404, "body": "", "fromConfiguredStub": False},
-            "response": {"status": self.response.status, "headers": headers,
-                         "bodyAsBase64": base64.b64encode(self.response.body).decode(),
-                         "body": self.response.body.decode("utf-8", "replace")},
+            "responseDefinition": definition.to_json()
+            if definition
+            else {"status": 404, "body": "", "fromConfiguredStub": False},
+            "response": {
+                "status": self.response.status,
+                "headers": headers,
+                "bodyAsBase64": base64.b64encode(self.response.body).decode(),
+                "body": self.response.body.decode("utf-8", "replace"),
+            },
             "wasMatched": self.was_matched,
-            "timing": {"addedDelay": 0, "processTime": round(self.serve_ms), "responseSendTime": 0,
-                       "serveTime": round(self.serve_ms), "totalTime": round(self.serve_ms)},
+            "timing": {
+                "addedDelay": 0,
+                "processTime": round(self.serve_ms),
+                "responseSendTime": 0,
+                "serveTime": round(self.serve_ms),
+                "totalTime": round(self.serve_ms),
+            },
             "subEvents": [],
         }
         if self.stub is not None:

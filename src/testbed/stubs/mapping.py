@@ -60,28 +60,37 @@ def parse_mapping(obj: Any, *, source: str | None = None, pointer: str = "") -> 
         try:
             mapping_id = str(uuid.UUID(str(mapping_id)))
         except ValueError as exc:
-            raise InvalidStubError(f"id must be a UUID, got {json.dumps(mapping_id)}", f"{pointer}/id") from exc
+            raise InvalidStubError(
+                f"id must be a UUID, got {json.dumps(mapping_id)}", f"{pointer}/id"
+            ) from exc
         if "request" not in obj:
             raise InvalidStubError("a stub mapping needs a request pattern", f"{pointer}/request")
         request = parse_request_pattern(obj.get("request"), f"{pointer}/request")
         response = parse_response(obj.get("response"), f"{pointer}/response")
         priority = obj.get("priority")
         if priority is not None and (isinstance(priority, bool) or not isinstance(priority, int)):
-            raise InvalidStubError(f"priority must be an integer (1 is highest), got {json.dumps(priority)}",
-                                   f"{pointer}/priority")
+            raise InvalidStubError(
+                f"priority must be an integer (1 is highest), got {json.dumps(priority)}",
+                f"{pointer}/priority",
+            )
         metadata = obj.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise InvalidStubError("metadata must be a JSON object", f"{pointer}/metadata")
         raw = dict(obj)
         raw.pop("$schema", None)
         return StubMapping(
-            id=mapping_id, request=request, response=response,
+            id=mapping_id,
+            request=request,
+            response=response,
             name=str(obj["name"]) if obj.get("name") is not None else None,
             priority=priority,
             scenario_name=_opt_str(obj, "scenarioName"),
             required_scenario_state=_opt_str(obj, "requiredScenarioState"),
             new_scenario_state=_opt_str(obj, "newScenarioState"),
-            metadata=metadata, persistent=obj.get("persistent"), raw=raw, source=source,
+            metadata=metadata,
+            persistent=obj.get("persistent"),
+            raw=raw,
+            source=source,
         )
     except InvalidStubError as exc:
         if source and not exc.source:

@@ -27,9 +27,26 @@ from testbed.stubs.operators import (
 from testbed.stubs.request import Part, Request
 
 URL_KEYS = ("url", "urlPattern", "urlPath", "urlPathPattern", "urlPathTemplate")
-REQUEST_KEYS = frozenset({*URL_KEYS, "method", "pathParameters", "queryParameters", "headers", "cookies",
-                          "basicAuth", "basicAuthCredentials", "formParameters", "bodyPatterns",
-                          "multipartPatterns", "scheme", "host", "port", "clientIp", "customMatcher"})
+REQUEST_KEYS = frozenset(
+    {
+        *URL_KEYS,
+        "method",
+        "pathParameters",
+        "queryParameters",
+        "headers",
+        "cookies",
+        "basicAuth",
+        "basicAuthCredentials",
+        "formParameters",
+        "bodyPatterns",
+        "multipartPatterns",
+        "scheme",
+        "host",
+        "port",
+        "clientIp",
+        "customMatcher",
+    }
+)
 
 # Weights WireMock gives the parts of a request when it ranks near misses: the URL dominates.
 URL_WEIGHT = 10.0
@@ -133,8 +150,13 @@ class UrlMatcher:
     def describe(self) -> str:
         if self.kind is None:
             return "[any URL]"
-        prefix = {"url": "", "urlPath": "[path] ", "urlPattern": "[regex] ", "urlPathPattern": "[path regex] ",
-                  "urlPathTemplate": "[path template] "}[self.kind]
+        prefix = {
+            "url": "",
+            "urlPath": "[path] ",
+            "urlPattern": "[regex] ",
+            "urlPathPattern": "[path regex] ",
+            "urlPathTemplate": "[path template] ",
+        }[self.kind]
         return prefix + self.value
 
 
@@ -150,7 +172,9 @@ class MultipartPattern:
         for name, pattern in self.headers.items():
             if not pattern.matches(part.header_values(name)):
                 return False
-        return all(_body_matches(p, part.body, part.body.decode("utf-8", "replace")) for p in self.body_patterns)
+        return all(
+            _body_matches(p, part.body, part.body.decode("utf-8", "replace")) for p in self.body_patterns
+        )
 
     def matches(self, request: Request) -> bool:
         parts = request.parts
@@ -235,14 +259,19 @@ class RequestPattern:
         """Every field with its distance (0 = match), for near-miss ranking and diff tables."""
         rows: list[FieldResult] = []
         method_ok = self.method in ("ANY", request.method)
-        rows.append(FieldResult("method", self.method, request.method, 0.0 if method_ok else 1.0,
-                                METHOD_WEIGHT))
-        shown = request.path if self.url.kind in ("urlPath", "urlPathPattern", "urlPathTemplate") else request.url
+        rows.append(
+            FieldResult("method", self.method, request.method, 0.0 if method_ok else 1.0, METHOD_WEIGHT)
+        )
+        shown = (
+            request.path if self.url.kind in ("urlPath", "urlPathPattern", "urlPathTemplate") else request.url
+        )
         rows.append(FieldResult("url", self.url.describe(), shown, self.url.distance(request), URL_WEIGHT))
         params = self.url.path_parameters(request)
         for name, vp in self.path_parameters.items():
             actual = params.get(name)
-            rows.append(FieldResult(f"path parameter {name}", vp.describe(), _show(actual), vp.distance(actual)))
+            rows.append(
+                FieldResult(f"path parameter {name}", vp.describe(), _show(actual), vp.distance(actual))
+            )
         for name, mv in self.query.items():
             values = request.query.get(name, [])
             rows.append(FieldResult(f"query {name}", mv.describe(), _show_many(values), mv.distance(values)))
@@ -257,13 +286,21 @@ class RequestPattern:
             values = request.form.get(name, [])
             rows.append(FieldResult(f"form {name}", mv.describe(), _show_many(values), mv.distance(values)))
         if self.scheme is not None:
-            rows.append(FieldResult("scheme", self.scheme, request.scheme, 0.0 if self.scheme == request.scheme
-                                    else 1.0))
+            rows.append(
+                FieldResult(
+                    "scheme", self.scheme, request.scheme, 0.0 if self.scheme == request.scheme else 1.0
+                )
+            )
         if self.host is not None:
-            rows.append(FieldResult("host", self.host.describe(), request.host, self.host.distance(request.host)))
+            rows.append(
+                FieldResult("host", self.host.describe(), request.host, self.host.distance(request.host))
+            )
         if self.port is not None:
-            rows.append(FieldResult("port", str(self.port), str(request.port),
-                                    0.0 if self.port == request.port else 1.0))
+            rows.append(
+                FieldResult(
+                    "port", str(self.port), str(request.port), 0.0 if self.port == request.port else 1.0
+                )
+            )
         for vp in self.body_patterns:
             if isinstance(vp, BinaryEqualTo):
                 d = 0.0 if vp.matches_bytes(request.body) else 1.0
@@ -271,8 +308,14 @@ class RequestPattern:
                 d = vp.distance(request.body_text)
             rows.append(FieldResult("body", vp.describe(), request.body_text, d))
         for i, mp in enumerate(self.multipart):
-            rows.append(FieldResult(f"multipart {i}", json.dumps(self.raw.get("multipartPatterns", [])[i]),
-                                    f"{len(request.parts)} parts", 0.0 if mp.matches(request) else 1.0))
+            rows.append(
+                FieldResult(
+                    f"multipart {i}",
+                    json.dumps(self.raw.get("multipartPatterns", [])[i]),
+                    f"{len(request.parts)} parts",
+                    0.0 if mp.matches(request) else 1.0,
+                )
+            )
         return MatchResult(tuple(rows))
 
     def to_json(self) -> dict[str, Any]:
@@ -295,14 +338,16 @@ def parse_request_pattern(obj: Any, pointer: str = "/request") -> RequestPattern
         raise InvalidStubError("the request pattern must be a JSON object", pointer)
     url_keys = [k for k in URL_KEYS if obj.get(k) is not None]
     if len(url_keys) > 1:
-        raise InvalidStubError(f"only one of {', '.join(URL_KEYS)} may be given, got {', '.join(url_keys)}",
-                               pointer)
+        raise InvalidStubError(
+            f"only one of {', '.join(URL_KEYS)} may be given, got {', '.join(url_keys)}", pointer
+        )
     kw: dict[str, Any] = {"raw": obj}
     method = obj.get("method")
     if method is not None:
         if not isinstance(method, str) or not method:
-            raise InvalidStubError(f"method must be a string such as \"GET\", got {json.dumps(method)}",
-                                   f"{pointer}/method")
+            raise InvalidStubError(
+                f'method must be a string such as "GET", got {json.dumps(method)}', f"{pointer}/method"
+            )
         kw["method"] = method.upper()
     if url_keys:
         key = url_keys[0]
@@ -313,20 +358,26 @@ def parse_request_pattern(obj: Any, pointer: str = "/request") -> RequestPattern
             try:
                 re.compile(value)
             except re.error as exc:
-                raise InvalidStubError(f"{key} {value!r} is not a valid regular expression: {exc}",
-                                       f"{pointer}/{key}") from exc
+                raise InvalidStubError(
+                    f"{key} {value!r} is not a valid regular expression: {exc}", f"{pointer}/{key}"
+                ) from exc
         kw["url"] = UrlMatcher(key, value)
     if obj.get("pathParameters"):
         if kw.get("url") is None or kw["url"].kind != "urlPathTemplate":
-            raise InvalidStubError("pathParameters need a urlPathTemplate such as \"/orders/{id}\"",
-                                   f"{pointer}/pathParameters")
+            raise InvalidStubError(
+                'pathParameters need a urlPathTemplate such as "/orders/{id}"', f"{pointer}/pathParameters"
+            )
         names = kw["url"]._template[1]
         pp = _as_dict(obj["pathParameters"], "pathParameters", pointer)
         for name in pp:
             if name not in names:
-                raise InvalidStubError(f"path parameter {name!r} is not in the template {kw['url'].value!r}",
-                                       f"{pointer}/pathParameters/{name}")
-        kw["path_parameters"] = {k: parse_value_pattern(v, f"{pointer}/pathParameters/{k}") for k, v in pp.items()}
+                raise InvalidStubError(
+                    f"path parameter {name!r} is not in the template {kw['url'].value!r}",
+                    f"{pointer}/pathParameters/{name}",
+                )
+        kw["path_parameters"] = {
+            k: parse_value_pattern(v, f"{pointer}/pathParameters/{k}") for k, v in pp.items()
+        }
     for key, attr in (("queryParameters", "query"), ("headers", "headers"), ("formParameters", "form")):
         if obj.get(key):
             table = _as_dict(obj[key], key, pointer)
@@ -337,7 +388,9 @@ def parse_request_pattern(obj: Any, pointer: str = "/request") -> RequestPattern
     auth = obj.get("basicAuth") or obj.get("basicAuthCredentials")
     if auth:
         if not isinstance(auth, dict) or "username" not in auth or "password" not in auth:
-            raise InvalidStubError('basicAuth needs {"username": ..., "password": ...}', f"{pointer}/basicAuth")
+            raise InvalidStubError(
+                'basicAuth needs {"username": ..., "password": ...}', f"{pointer}/basicAuth"
+            )
         token = base64.b64encode(f"{auth['username']}:{auth['password']}".encode()).decode()
         headers = dict(kw.get("headers", {}))
         headers["Authorization"] = MultiValuePattern(single=EqualTo(f"Basic {token}"))
@@ -345,8 +398,12 @@ def parse_request_pattern(obj: Any, pointer: str = "/request") -> RequestPattern
     if obj.get("bodyPatterns"):
         bp = obj["bodyPatterns"]
         if not isinstance(bp, list):
-            raise InvalidStubError("bodyPatterns must be a list of match operations", f"{pointer}/bodyPatterns")
-        kw["body_patterns"] = tuple(parse_value_pattern(p, f"{pointer}/bodyPatterns/{i}") for i, p in enumerate(bp))
+            raise InvalidStubError(
+                "bodyPatterns must be a list of match operations", f"{pointer}/bodyPatterns"
+            )
+        kw["body_patterns"] = tuple(
+            parse_value_pattern(p, f"{pointer}/bodyPatterns/{i}") for i, p in enumerate(bp)
+        )
     if obj.get("multipartPatterns"):
         mps = obj["multipartPatterns"]
         if not isinstance(mps, list):
@@ -358,11 +415,17 @@ def parse_request_pattern(obj: Any, pointer: str = "/request") -> RequestPattern
                 raise InvalidStubError("a multipart pattern must be an object", where)
             mtype = str(mp.get("matchingType", "ANY")).upper()
             if mtype not in ("ANY", "ALL"):
-                raise InvalidStubError(f"matchingType must be ANY or ALL, got {mtype!r}", f"{where}/matchingType")
-            hdrs = {k: parse_multi_value_pattern(v, f"{where}/headers/{k}")
-                    for k, v in (mp.get("headers") or {}).items()}
-            bodies = tuple(parse_value_pattern(p, f"{where}/bodyPatterns/{j}")
-                           for j, p in enumerate(mp.get("bodyPatterns") or []))
+                raise InvalidStubError(
+                    f"matchingType must be ANY or ALL, got {mtype!r}", f"{where}/matchingType"
+                )
+            hdrs = {
+                k: parse_multi_value_pattern(v, f"{where}/headers/{k}")
+                for k, v in (mp.get("headers") or {}).items()
+            }
+            bodies = tuple(
+                parse_value_pattern(p, f"{where}/bodyPatterns/{j}")
+                for j, p in enumerate(mp.get("bodyPatterns") or [])
+            )
             parsed.append(MultipartPattern(mtype, hdrs, bodies))
         kw["multipart"] = tuple(parsed)
     if obj.get("scheme"):

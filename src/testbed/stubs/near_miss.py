@@ -39,16 +39,18 @@ class NearMiss:
         return out
 
 
-def near_misses_for_request(request: Request, stubs: Iterable[StubMapping],
-                            limit: int = NEAR_MISS_COUNT) -> list[NearMiss]:
+def near_misses_for_request(
+    request: Request, stubs: Iterable[StubMapping], limit: int = NEAR_MISS_COUNT
+) -> list[NearMiss]:
     """The ``limit`` stubs closest to ``request``, closest first."""
     misses = [NearMiss(request, s.request.evaluate(request), stub=s) for s in stubs]
     misses.sort(key=lambda m: m.distance)
     return misses[:limit]
 
 
-def near_misses_for_pattern(pattern: RequestPattern, requests: Iterable[Request],
-                            limit: int = NEAR_MISS_COUNT) -> list[NearMiss]:
+def near_misses_for_pattern(
+    pattern: RequestPattern, requests: Iterable[Request], limit: int = NEAR_MISS_COUNT
+) -> list[NearMiss]:
     """The ``limit`` requests closest to ``pattern``, closest first."""
     misses = [NearMiss(r, pattern.evaluate(r), pattern=pattern) for r in requests]
     misses.sort(key=lambda m: m.distance)
@@ -76,8 +78,16 @@ def not_matched_table(request: Request, miss: NearMiss | None) -> str:
     """The text/plain body of a 404 for an unmatched request: WireMock's side-by-side diff table."""
     title = "Request was not matched"
     rule = "-" * (2 * _WIDTH + 1)
-    out = ["", title.center(2 * _WIDTH + 1).rstrip(), ("=" * len(title)).center(2 * _WIDTH + 1).rstrip(), "",
-           rule, f"| {'Closest stub':<{_WIDTH - 2}}| {'Request':<{_WIDTH - 2}}|", rule, f"{'':<{_WIDTH}}|"]
+    out = [
+        "",
+        title.center(2 * _WIDTH + 1).rstrip(),
+        ("=" * len(title)).center(2 * _WIDTH + 1).rstrip(),
+        "",
+        rule,
+        f"| {'Closest stub':<{_WIDTH - 2}}| {'Request':<{_WIDTH - 2}}|",
+        rule,
+        f"{'':<{_WIDTH}}|",
+    ]
     if miss is None or miss.stub is None:
         return "No response could be served as there are no stub mappings in this WireMock instance."
     out.append(f"{miss.stub.label:<{_WIDTH}}|")
@@ -99,8 +109,9 @@ def not_matched_table(request: Request, miss: NearMiss | None) -> str:
 def body_diff(expected: str, actual: str) -> str:
     """A unified diff of two bodies, pretty-printing JSON first so the diff is per field."""
     exp, act = _pretty_body(expected), _pretty_body(actual)
-    diff = difflib.unified_diff(exp.splitlines(), act.splitlines(), "expected (stub)", "actual (request)",
-                                lineterm="")
+    diff = difflib.unified_diff(
+        exp.splitlines(), act.splitlines(), "expected (stub)", "actual (request)", lineterm=""
+    )
     return "\n".join(diff)
 
 
@@ -115,14 +126,19 @@ def explain(request: Request, misses: Sequence[NearMiss]) -> str:
         out.append(f"    closest stub {who!r} (distance {miss.distance:.2f}):")
         for row in miss.result.fields:
             mark = "✓" if row.matched else "✗"
-            actual = row.actual if row.label != "body" else (row.actual[:80] + ("..." if len(row.actual) > 80
-                                                                                 else ""))
+            actual = (
+                row.actual
+                if row.label != "body"
+                else (row.actual[:80] + ("..." if len(row.actual) > 80 else ""))
+            )
             expected = row.expected.replace("\n", " ")
             if len(expected) > 80:
                 expected = expected[:77] + "..."
             out.append(f"      {mark} {row.label:<22} expected {expected}  got {actual!s}".rstrip())
             if row.label == "body" and not row.matched and row.expected.startswith("[equalToJson]"):
-                diff = body_diff(row.expected.split("] ", 1)[-1] if row.expected.startswith("[") else
-                                 row.expected, request.body_text)
+                diff = body_diff(
+                    row.expected.split("] ", 1)[-1] if row.expected.startswith("[") else row.expected,
+                    request.body_text,
+                )
                 out += ["        " + line for line in diff.splitlines()]
     return "\n".join(out)

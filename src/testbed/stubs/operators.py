@@ -260,22 +260,34 @@ def _same_scalar(expected: Any, actual: Any) -> bool:
     )
 
 
-def json_differences(expected: Any, actual: Any, *, ignore_array_order: bool = False,
-                     ignore_extra: bool = False, path: str = "$") -> list[str]:
+def json_differences(
+    expected: Any,
+    actual: Any,
+    *,
+    ignore_array_order: bool = False,
+    ignore_extra: bool = False,
+    path: str = "$",
+) -> list[str]:
     """Where ``actual`` differs from ``expected``, honouring json-unit placeholders in ``expected``."""
     if isinstance(expected, str) and expected.startswith("${json-unit."):
-        placeholder = expected[len("${json-unit."):]
+        placeholder = expected[len("${json-unit.") :]
         if placeholder in ("ignore}", "ignore-element}"):
             return []
         if placeholder == "any-string}":
-            return [] if isinstance(actual, str) else [f"{path}: expected any string, got {json.dumps(actual)}"]
+            return (
+                [] if isinstance(actual, str) else [f"{path}: expected any string, got {json.dumps(actual)}"]
+            )
         if placeholder == "any-number}":
             ok = isinstance(actual, int | float) and not isinstance(actual, bool)
             return [] if ok else [f"{path}: expected any number, got {json.dumps(actual)}"]
         if placeholder == "any-boolean}":
-            return [] if isinstance(actual, bool) else [f"{path}: expected any boolean, got {json.dumps(actual)}"]
+            return (
+                []
+                if isinstance(actual, bool)
+                else [f"{path}: expected any boolean, got {json.dumps(actual)}"]
+            )
         if placeholder.startswith("regex}"):
-            regex = placeholder[len("regex}"):]
+            regex = placeholder[len("regex}") :]
             ok = isinstance(actual, str) and re.fullmatch(regex, actual) is not None
             return [] if ok else [f"{path}: expected a match of /{regex}/, got {json.dumps(actual)}"]
     if isinstance(expected, dict):
@@ -287,8 +299,13 @@ def json_differences(expected: Any, actual: Any, *, ignore_array_order: bool = F
                 if value != "${json-unit.ignore}":
                     diffs.append(f"{path}.{key}: missing")
                 continue
-            diffs += json_differences(value, actual[key], ignore_array_order=ignore_array_order,
-                                      ignore_extra=ignore_extra, path=f"{path}.{key}")
+            diffs += json_differences(
+                value,
+                actual[key],
+                ignore_array_order=ignore_array_order,
+                ignore_extra=ignore_extra,
+                path=f"{path}.{key}",
+            )
         if not ignore_extra:
             diffs += [f"{path}.{key}: unexpected" for key in actual if key not in expected]
         return diffs
@@ -301,8 +318,9 @@ def json_differences(expected: Any, actual: Any, *, ignore_array_order: bool = F
     return [f"{path}: expected {json.dumps(expected)}, got {json.dumps(actual)}"]
 
 
-def _array_differences(expected: list[Any], actual: list[Any], ignore_order: bool, ignore_extra: bool,
-                       path: str) -> list[str]:
+def _array_differences(
+    expected: list[Any], actual: list[Any], ignore_order: bool, ignore_extra: bool, path: str
+) -> list[str]:
     wanted = [e for e in expected if e != "${json-unit.ignore-element}"]
     if len(actual) < len(wanted) or (not ignore_extra and len(actual) != len(expected)):
         return [f"{path}: expected {len(expected)} elements, got {len(actual)}"]
@@ -310,13 +328,20 @@ def _array_differences(expected: list[Any], actual: list[Any], ignore_order: boo
         diffs: list[str] = []
         for i, e in enumerate(expected):
             if i < len(actual):
-                diffs += json_differences(e, actual[i], ignore_array_order=ignore_order,
-                                          ignore_extra=ignore_extra, path=f"{path}[{i}]")
+                diffs += json_differences(
+                    e,
+                    actual[i],
+                    ignore_array_order=ignore_order,
+                    ignore_extra=ignore_extra,
+                    path=f"{path}[{i}]",
+                )
         return diffs
     used: set[int] = set()
     for i, e in enumerate(wanted):
         for j, a in enumerate(actual):
-            if j not in used and not json_differences(e, a, ignore_array_order=True, ignore_extra=ignore_extra):
+            if j not in used and not json_differences(
+                e, a, ignore_array_order=True, ignore_extra=ignore_extra
+            ):
                 used.add(j)
                 break
         else:
@@ -344,8 +369,12 @@ class EqualToJson(ValuePattern):
         actual = _parse_json(value)
         if actual is _MISSING:
             return ["body is not JSON"]
-        return json_differences(self.value, actual, ignore_array_order=self.ignore_array_order,
-                                ignore_extra=self.ignore_extra_elements)
+        return json_differences(
+            self.value,
+            actual,
+            ignore_array_order=self.ignore_array_order,
+            ignore_extra=self.ignore_extra_elements,
+        )
 
     def matches(self, value: str | None) -> bool:
         return not self.differences(value)
@@ -382,7 +411,7 @@ def _jsonpath_text(value: Any) -> str | None:
 def compile_jsonpath(expression: str) -> Callable[[Any], list[Any]]:
     """A JSONPath (Jayway dialect, the common subset) as a function document -> list of results."""
     from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
-    from jsonpath_ng.ext import parse
+    from jsonpath_ng.ext.parser import parse
 
     expr = expression.strip()
     length = expr.endswith(".length()") or expr.endswith(".size()")
@@ -598,8 +627,17 @@ def _xpath_text(node: Any) -> str:
 
 # --- dates -------------------------------------------------------------------------------------------
 
-_UNITS = {"second": "seconds", "minute": "minutes", "hour": "hours", "day": "days", "week": "weeks",
-          "month": "months", "year": "years", "milli": "milliseconds", "millisecond": "milliseconds"}
+_UNITS = {
+    "second": "seconds",
+    "minute": "minutes",
+    "hour": "hours",
+    "day": "days",
+    "week": "weeks",
+    "month": "months",
+    "year": "years",
+    "milli": "milliseconds",
+    "millisecond": "milliseconds",
+}
 
 
 def _add_offset(base: datetime, amount: int, unit: str) -> datetime:
@@ -611,8 +649,9 @@ def _add_offset(base: datetime, amount: int, unit: str) -> datetime:
         day = min(base.day, calendar.monthrange(year, month)[1])
         return base.replace(year=year, month=month, day=day)
     if unit not in _UNITS:
-        raise InvalidStubError(f"unknown date offset unit {unit!r}; use seconds, minutes, hours, days, "
-                               "weeks, months or years")
+        raise InvalidStubError(
+            f"unknown date offset unit {unit!r}; use seconds, minutes, hours, days, weeks, months or years"
+        )
     return base + timedelta(**{_UNITS[unit]: amount})
 
 
@@ -625,13 +664,16 @@ def _truncate(dt: datetime, how: str | None) -> datetime:
         "first minute of hour": lambda d: d.replace(minute=0, second=0, microsecond=0),
         "first hour of day": lambda d: d.replace(hour=0, minute=0, second=0, microsecond=0),
         "first day of month": lambda d: d.replace(day=1, hour=0, minute=0, second=0, microsecond=0),
-        "first day of next month": lambda d: _add_offset(d.replace(day=1, hour=0, minute=0, second=0,
-                                                                   microsecond=0), 1, "months"),
-        "last day of month": lambda d: d.replace(day=calendar.monthrange(d.year, d.month)[1], hour=0,
-                                                 minute=0, second=0, microsecond=0),
+        "first day of next month": lambda d: _add_offset(
+            d.replace(day=1, hour=0, minute=0, second=0, microsecond=0), 1, "months"
+        ),
+        "last day of month": lambda d: d.replace(
+            day=calendar.monthrange(d.year, d.month)[1], hour=0, minute=0, second=0, microsecond=0
+        ),
         "first day of year": lambda d: d.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0),
-        "first day of next year": lambda d: d.replace(year=d.year + 1, month=1, day=1, hour=0, minute=0,
-                                                      second=0, microsecond=0),
+        "first day of next year": lambda d: d.replace(
+            year=d.year + 1, month=1, day=1, hour=0, minute=0, second=0, microsecond=0
+        ),
         "last day of year": lambda d: d.replace(month=12, day=31, hour=0, minute=0, second=0, microsecond=0),
     }
     if h not in table:
@@ -639,8 +681,20 @@ def _truncate(dt: datetime, how: str | None) -> datetime:
     return table[h](dt)
 
 
-_JAVA_FORMAT = [("yyyy", "%Y"), ("yy", "%y"), ("MMM", "%b"), ("MM", "%m"), ("dd", "%d"), ("HH", "%H"),
-                ("mm", "%M"), ("ss", "%S"), ("SSS", "%f"), ("EEE", "%a"), ("Z", "%z"), ("XXX", "%z")]
+_JAVA_FORMAT = [
+    ("yyyy", "%Y"),
+    ("yy", "%y"),
+    ("MMM", "%b"),
+    ("MM", "%m"),
+    ("dd", "%d"),
+    ("HH", "%H"),
+    ("mm", "%M"),
+    ("ss", "%S"),
+    ("SSS", "%f"),
+    ("EEE", "%a"),
+    ("Z", "%z"),
+    ("XXX", "%z"),
+]
 
 
 def java_date_format_to_strftime(fmt: str) -> str:
@@ -698,8 +752,10 @@ class DateTimePattern(ValuePattern):
         else:
             parsed = parse_datetime(text)
             if parsed is None:
-                raise InvalidStubError(f"{self.operator}: {self.value!r} is not a date-time; use ISO-8601 "
-                                       "(2024-01-31T10:00:00Z) or now +/-N units")
+                raise InvalidStubError(
+                    f"{self.operator}: {self.value!r} is not a date-time; use ISO-8601 "
+                    "(2024-01-31T10:00:00Z) or now +/-N units"
+                )
             dt = parsed
         if self.apply_truncation_last:
             if self.expected_offset is not None:
@@ -726,9 +782,13 @@ class DateTimePattern(ValuePattern):
 
     def to_json(self) -> JsonObj:
         out: JsonObj = {self.operator: self.value}
-        for key, v in (("actualFormat", self.actual_format), ("expectedOffset", self.expected_offset),
-                       ("expectedOffsetUnit", self.expected_offset_unit),
-                       ("truncateExpected", self.truncate_expected), ("truncateActual", self.truncate_actual)):
+        for key, v in (
+            ("actualFormat", self.actual_format),
+            ("expectedOffset", self.expected_offset),
+            ("expectedOffsetUnit", self.expected_offset_unit),
+            ("truncateExpected", self.truncate_expected),
+            ("truncateActual", self.truncate_actual),
+        ):
             if v is not None:
                 out[key] = v
         if self.apply_truncation_last:
@@ -756,7 +816,8 @@ class MultiValuePattern:
             if len(values) != len(self.exactly):
                 return False
             return all(any(p.matches(v) for v in values) for p in self.exactly) and all(
-                any(p.matches(v) for p in self.exactly) for v in values)
+                any(p.matches(v) for p in self.exactly) for v in values
+            )
         assert self.includes is not None
         return all(any(p.matches(v) for v in values) for p in self.includes)
 
@@ -778,15 +839,35 @@ class MultiValuePattern:
     def describe(self) -> str:
         if self.single is not None:
             return self.single.describe()
-        kind, parts = ("hasExactly", self.exactly) if self.exactly is not None else ("includes", self.includes)
+        kind, parts = (
+            ("hasExactly", self.exactly) if self.exactly is not None else ("includes", self.includes)
+        )
         return f"[{kind}] " + ", ".join(p.describe() for p in parts or ())
 
 
 # --- parsing -----------------------------------------------------------------------------------------
 
-_OPERATORS = ("equalTo", "binaryEqualTo", "contains", "doesNotContain", "matches", "doesNotMatch", "absent",
-              "anything", "not", "and", "or", "equalToJson", "matchesJsonPath", "matchesJsonSchema",
-              "equalToXml", "matchesXPath", "before", "after", "equalToDateTime")
+_OPERATORS = (
+    "equalTo",
+    "binaryEqualTo",
+    "contains",
+    "doesNotContain",
+    "matches",
+    "doesNotMatch",
+    "absent",
+    "anything",
+    "not",
+    "and",
+    "or",
+    "equalToJson",
+    "matchesJsonPath",
+    "matchesJsonSchema",
+    "equalToXml",
+    "matchesXPath",
+    "before",
+    "after",
+    "equalToDateTime",
+)
 
 
 def _bool(obj: Mapping[str, Any], key: str, pointer: str) -> bool:
@@ -818,12 +899,16 @@ def _json_value(obj: Mapping[str, Any], key: str, pointer: str) -> tuple[Any, bo
 def parse_value_pattern(obj: Any, pointer: str = "") -> ValuePattern:
     """A ValuePattern from its WireMock JSON; raises InvalidStubError naming the JSON pointer."""
     if not isinstance(obj, dict):
-        raise InvalidStubError(f"{json.dumps(obj)} is not a valid match operation (expected an object such as "
-                               '{"equalTo": "..."})', pointer)
+        raise InvalidStubError(
+            f"{json.dumps(obj)} is not a valid match operation (expected an object such as "
+            '{"equalTo": "..."})',
+            pointer,
+        )
     op = next((k for k in _OPERATORS if k in obj), None)
     if op is None:
-        raise InvalidStubError(f"{json.dumps(obj, separators=(',', ':'))} is not a valid match operation",
-                               pointer)
+        raise InvalidStubError(
+            f"{json.dumps(obj, separators=(',', ':'))} is not a valid match operation", pointer
+        )
     if op == "equalTo":
         return EqualTo(_str(obj, op, pointer), _bool(obj, "caseInsensitive", pointer))
     if op == "binaryEqualTo":
@@ -842,8 +927,9 @@ def parse_value_pattern(obj: Any, pointer: str = "") -> ValuePattern:
         try:
             re.compile(_java_regex(value))
         except re.error as exc:
-            raise InvalidStubError(f"{op}: {value!r} is not a valid regular expression: {exc}",
-                                   f"{pointer}/{op}") from exc
+            raise InvalidStubError(
+                f"{op}: {value!r} is not a valid regular expression: {exc}", f"{pointer}/{op}"
+            ) from exc
         return Matches(value, negate=op == "doesNotMatch")
     if op == "absent":
         return Absent() if obj[op] is not False else Anything()
@@ -859,8 +945,12 @@ def parse_value_pattern(obj: Any, pointer: str = "") -> ValuePattern:
         return LogicalAnd(parsed) if op == "and" else LogicalOr(parsed)
     if op == "equalToJson":
         value, as_string = _json_value(obj, op, pointer)
-        return EqualToJson(value, _bool(obj, "ignoreArrayOrder", pointer),
-                           _bool(obj, "ignoreExtraElements", pointer), as_string)
+        return EqualToJson(
+            value,
+            _bool(obj, "ignoreArrayOrder", pointer),
+            _bool(obj, "ignoreExtraElements", pointer),
+            as_string,
+        )
     if op == "matchesJsonPath":
         spec = obj[op]
         if isinstance(spec, str):
@@ -869,8 +959,10 @@ def parse_value_pattern(obj: Any, pointer: str = "") -> ValuePattern:
             rest = {k: v for k, v in spec.items() if k != "expression"}
             pattern = MatchesJsonPath(spec["expression"], parse_value_pattern(rest, f"{pointer}/{op}"))
         else:
-            raise InvalidStubError('matchesJsonPath needs a JSONPath string or {"expression": ..., <operator>}',
-                                   f"{pointer}/{op}")
+            raise InvalidStubError(
+                'matchesJsonPath needs a JSONPath string or {"expression": ..., <operator>}',
+                f"{pointer}/{op}",
+            )
         compile_jsonpath(pattern.expression)
         return pattern
     if op == "matchesJsonSchema":
@@ -879,9 +971,12 @@ def parse_value_pattern(obj: Any, pointer: str = "") -> ValuePattern:
         return MatchesJsonSchema(schema, str(version) if version else None, as_string)
     if op == "equalToXml":
         known = {"equalToXml", "enablePlaceholders", "ignoreOrderOfSameNode"}
-        xml = EqualToXml(_str(obj, op, pointer), _bool(obj, "enablePlaceholders", pointer),
-                         _bool(obj, "ignoreOrderOfSameNode", pointer),
-                         tuple((k, v) for k, v in obj.items() if k not in known))
+        xml = EqualToXml(
+            _str(obj, op, pointer),
+            _bool(obj, "enablePlaceholders", pointer),
+            _bool(obj, "ignoreOrderOfSameNode", pointer),
+            tuple((k, v) for k, v in obj.items() if k not in known),
+        )
         try:
             xml._expected  # noqa: B018  # parse now so a bad mapping fails when added, not when matched
         except InvalidStubError as exc:
@@ -897,8 +992,9 @@ def parse_value_pattern(obj: Any, pointer: str = "") -> ValuePattern:
             rest = {k: v for k, v in spec.items() if k != "expression"}
             xp = MatchesXPath(spec["expression"], namespaces, parse_value_pattern(rest, f"{pointer}/{op}"))
         else:
-            raise InvalidStubError('matchesXPath needs an XPath string or {"expression": ..., <operator>}',
-                                   f"{pointer}/{op}")
+            raise InvalidStubError(
+                'matchesXPath needs an XPath string or {"expression": ..., <operator>}', f"{pointer}/{op}"
+            )
         try:
             xp._xpath  # noqa: B018
         except InvalidStubError as exc:
@@ -907,7 +1003,8 @@ def parse_value_pattern(obj: Any, pointer: str = "") -> ValuePattern:
     # before / after / equalToDateTime
     offset = obj.get("expectedOffset")
     dtp = DateTimePattern(
-        op, _str(obj, op, pointer),
+        op,
+        _str(obj, op, pointer),
         actual_format=obj.get("actualFormat"),
         expected_offset=int(offset) if offset is not None else None,
         expected_offset_unit=obj.get("expectedOffsetUnit"),

@@ -51,7 +51,7 @@ class Request:
         q = self.url.find("?")
         out: dict[str, list[str]] = {}
         if q >= 0:
-            for k, v in parse_qsl(self.url[q + 1:], keep_blank_values=True):
+            for k, v in parse_qsl(self.url[q + 1 :], keep_blank_values=True):
                 out.setdefault(k, []).append(v)
         return out
 
@@ -174,5 +174,9 @@ class Request:
         else:
             raw = obj.get("body") or ""
             body = (raw if isinstance(raw, str) else json.dumps(raw)).encode()
-        return cls(method=str(obj.get("method") or "GET").upper(), url=unquote(url) if " " in url else url,
-                   headers=tuple(headers), body=body)
+        return cls(
+            method=str(obj.get("method") or "GET").upper(),
+            url=unquote(url) if " " in url else url,
+            headers=tuple(headers),
+            body=body,
+        )

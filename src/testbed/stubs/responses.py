@@ -13,11 +13,28 @@ from typing import Any
 from testbed.stubs.errors import InvalidStubError
 
 FAULTS = ("CONNECTION_RESET_BY_PEER", "EMPTY_RESPONSE", "MALFORMED_RESPONSE_CHUNK", "RANDOM_DATA_THEN_CLOSE")
-RESPONSE_KEYS = frozenset({"status", "statusMessage", "headers", "body", "jsonBody", "base64Body", "bodyFileName",
-                           "fixedDelayMilliseconds", "delayDistribution", "chunkedDribbleDelay", "fault",
-                           "proxyBaseUrl", "proxyUrlPrefixToRemove", "additionalProxyRequestHeaders",
-                           "removeProxyRequestHeaders", "transformers", "transformerParameters",
-                           "fromConfiguredStub", "additionalProxyRequestHeaders"})
+RESPONSE_KEYS = frozenset(
+    {
+        "status",
+        "statusMessage",
+        "headers",
+        "body",
+        "jsonBody",
+        "base64Body",
+        "bodyFileName",
+        "fixedDelayMilliseconds",
+        "delayDistribution",
+        "chunkedDribbleDelay",
+        "fault",
+        "proxyBaseUrl",
+        "proxyUrlPrefixToRemove",
+        "additionalProxyRequestHeaders",
+        "removeProxyRequestHeaders",
+        "transformers",
+        "transformerParameters",
+        "fromConfiguredStub",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -101,21 +118,27 @@ def parse_response(obj: Any, pointer: str = "/response") -> ResponseDefinition:
     if obj.get("status") is not None:
         kw["status"] = _int(obj, "status", pointer)
         if not 100 <= kw["status"] <= 999:
-            raise InvalidStubError(f"status must be an HTTP status code, got {kw['status']}", f"{pointer}/status")
+            raise InvalidStubError(
+                f"status must be an HTTP status code, got {kw['status']}", f"{pointer}/status"
+            )
     if obj.get("statusMessage") is not None:
         kw["status_message"] = str(obj["statusMessage"])
     headers: list[tuple[str, str]] = []
     raw_headers = obj.get("headers") or {}
     if not isinstance(raw_headers, dict):
-        raise InvalidStubError("headers must be an object of name -> value or list of values", f"{pointer}/headers")
+        raise InvalidStubError(
+            "headers must be an object of name -> value or list of values", f"{pointer}/headers"
+        )
     for name, value in raw_headers.items():
         for v in value if isinstance(value, list) else [value]:
             headers.append((str(name), v if isinstance(v, str) else json.dumps(v)))
     kw["headers"] = tuple(headers)
     bodies = [k for k in ("body", "jsonBody", "base64Body", "bodyFileName") if obj.get(k) is not None]
     if len(bodies) > 1:
-        raise InvalidStubError(f"only one of body, jsonBody, base64Body, bodyFileName may be given, got "
-                               f"{', '.join(bodies)}", pointer)
+        raise InvalidStubError(
+            f"only one of body, jsonBody, base64Body, bodyFileName may be given, got {', '.join(bodies)}",
+            pointer,
+        )
     if obj.get("body") is not None:
         body = obj["body"]
         text = body if isinstance(body, str) else json.dumps(body)
@@ -142,8 +165,9 @@ def parse_response(obj: Any, pointer: str = "/response") -> ResponseDefinition:
         kind = dd.get("type")
         needed = {"uniform": ("lower", "upper"), "lognormal": ("median", "sigma"), "fixed": ("milliseconds",)}
         if kind not in needed:
-            raise InvalidStubError(f"delayDistribution type must be uniform, lognormal or fixed, got {kind!r}",
-                                   f"{where}/type")
+            raise InvalidStubError(
+                f"delayDistribution type must be uniform, lognormal or fixed, got {kind!r}", f"{where}/type"
+            )
         missing = [k for k in needed[kind] if k not in dd]
         if missing:
             raise InvalidStubError(f"a {kind} delayDistribution needs {', '.join(missing)}", where)
@@ -153,21 +177,26 @@ def parse_response(obj: Any, pointer: str = "/response") -> ResponseDefinition:
     if cd is not None:
         where = f"{pointer}/chunkedDribbleDelay"
         if not isinstance(cd, dict) or "numberOfChunks" not in cd or "totalDuration" not in cd:
-            raise InvalidStubError('chunkedDribbleDelay needs {"numberOfChunks": N, "totalDuration": ms}', where)
-        kw["chunked_dribble"] = ChunkedDribble(max(1, _int(cd, "numberOfChunks", where)),
-                                               _int(cd, "totalDuration", where))
+            raise InvalidStubError(
+                'chunkedDribbleDelay needs {"numberOfChunks": N, "totalDuration": ms}', where
+            )
+        kw["chunked_dribble"] = ChunkedDribble(
+            max(1, _int(cd, "numberOfChunks", where)), _int(cd, "totalDuration", where)
+        )
     if obj.get("fault") is not None:
         fault = obj["fault"]
         if fault not in FAULTS:
-            raise InvalidStubError(f"fault must be one of {', '.join(FAULTS)}, got {json.dumps(fault)}",
-                                   f"{pointer}/fault")
+            raise InvalidStubError(
+                f"fault must be one of {', '.join(FAULTS)}, got {json.dumps(fault)}", f"{pointer}/fault"
+            )
         kw["fault"] = fault
     if obj.get("proxyBaseUrl"):
         kw["proxy_base_url"] = str(obj["proxyBaseUrl"]).rstrip("/")
         if obj.get("proxyUrlPrefixToRemove"):
             kw["proxy_url_prefix_to_remove"] = str(obj["proxyUrlPrefixToRemove"])
-        kw["additional_proxy_headers"] = {str(k): str(v) for k, v in
-                                          (obj.get("additionalProxyRequestHeaders") or {}).items()}
+        kw["additional_proxy_headers"] = {
+            str(k): str(v) for k, v in (obj.get("additionalProxyRequestHeaders") or {}).items()
+        }
         kw["remove_proxy_headers"] = tuple(str(h).lower() for h in obj.get("removeProxyRequestHeaders") or [])
     if obj.get("transformers"):
         if not isinstance(obj["transformers"], list):

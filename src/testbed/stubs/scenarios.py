@@ -54,6 +54,13 @@ class Scenarios:
                 for st in (s.required_scenario_state, s.new_scenario_state):
                     if st is not None and st not in possible:
                         possible.append(st)
-            out.append({"id": name, "name": name, "state": self.state(name), "possibleStates": possible,
-                        "mappings": [s.to_json() for s in members]})
+            out.append(
+                {
+                    "id": name,
+                    "name": name,
+                    "state": self.state(name),
+                    "possibleStates": possible,
+                    "mappings": [s.to_json() for s in members],
+                }
+            )
         return out

@@ -36,8 +36,20 @@ from testbed.stubs.tls import TlsMaterial, make_tls
 
 VERSION = "3.13.2"
 _MAX_HEAD = 64 * 1024
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-                         "trailers", "transfer-encoding", "upgrade", "content-length", "host"})
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "host",
+    }
+)
 
 
 def _reason(status: int) -> str:
@@ -73,10 +85,20 @@ class StubServer:
     ...     # requests to server.url + "/hi" now answer "hello"
     """
 
-    def __init__(self, *, port: int = 0, host: str = "127.0.0.1", root_dir: str | Path | None = None,
-                 https: bool = False, https_port: int | None = None, global_response_templating: bool = False,
-                 verbose: bool = False, max_request_journal_entries: int | None = 10_000,
-                 request_journal: bool = True, tls: TlsMaterial | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        root_dir: str | Path | None = None,
+        https: bool = False,
+        https_port: int | None = None,
+        global_response_templating: bool = False,
+        verbose: bool = False,
+        max_request_journal_entries: int | None = 10_000,
+        request_journal: bool = True,
+        tls: TlsMaterial | None = None,
+    ) -> None:
         self.host = host
         self._requested_port = port
         self.root_dir = Path(root_dir) if root_dir is not None else None
@@ -115,14 +137,21 @@ class StubServer:
         http_sock = self._listen(self._requested_port)
         self.port = http_sock.getsockname()[1]
         self._spawn(self._accept_loop, http_sock, "http")
+        self._running = True
         if self._https:
+            self.enable_https()
+        return self
+
+    def enable_https(self) -> None:
+        """Start the HTTPS port now (a fresh throwaway CA unless one was given); idempotent."""
+        with self._conn_lock:
+            if self.https_port is not None:
+                return
             if self._tls is None:
                 self._tls = make_tls()
             tls_sock = self._listen(self._requested_https_port)
             self.https_port = tls_sock.getsockname()[1]
             self._spawn(self._accept_loop, tls_sock, "https")
-        self._running = True
-        return self
 
     def _listen(self, port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -164,6 +193,7 @@ class StubServer:
             t.join(timeout=2)
         self._listeners.clear()
         self._threads.clear()
+        self.https_port = None
         self._stopped.set()
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
@@ -172,8 +202,9 @@ class StubServer:
     def __enter__(self) -> StubServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # -- addresses ---------------------------------------------------------------------------------
@@ -188,8 +219,10 @@ class StubServer:
     def https_url(self) -> str:
         """Base URL of the HTTPS port (the server must have been created with ``https=True``)."""
         if self.https_port is None:
-            raise StubError("this stub server has no HTTPS port; create it with StubServer(https=True) "
-                            "or set [tool.testbed.http] https = true")
+            raise StubError(
+                "this stub server has no HTTPS port; create it with StubServer(https=True) "
+                "or set [tool.testbed.http] https = true"
+            )
         return f"https://localhost:{self.https_port}"
 
     @property
@@ -257,9 +290,14 @@ class StubServer:
             except StubError as exc:
                 reply = Reply(500, [("Content-Type", "text/plain;charset=UTF-8")], str(exc).encode())
         if self.journal.enabled:
-            self.journal.record(ServeEvent(request, stub, ServedResponse(reply.status, tuple(reply.headers),
-                                                                         reply.body, reply.fault),
-                                           serve_ms=(time.perf_counter() - started) * 1000))
+            self.journal.record(
+                ServeEvent(
+                    request,
+                    stub,
+                    ServedResponse(reply.status, tuple(reply.headers), reply.body, reply.fault),
+                    serve_ms=(time.perf_counter() - started) * 1000,
+                )
+            )
         return reply, stub
 
     def _reply_for(self, stub: StubMapping, request: Request) -> Reply:
@@ -282,7 +320,9 @@ class StubServer:
             try:
                 body = path.read_bytes()
             except OSError as exc:
-                raise StubError(f"bodyFileName {name!r} of stub {stub.label!r}: cannot read {path}: {exc}") from exc
+                raise StubError(
+                    f"bodyFileName {name!r} of stub {stub.label!r}: cannot read {path}: {exc}"
+                ) from exc
             if templated:
                 body = self._render(body.decode("utf-8", "replace"), stub, request).encode()
         elif templated and resp.body_text is not None:
@@ -292,14 +332,24 @@ class StubServer:
         headers.append(("Matched-Stub-Id", stub.id))
         if stub.name is not None:
             headers.append(("Matched-Stub-Name", stub.name))
-        return Reply(resp.status, headers, body, reason=resp.status_message, delay_ms=delay,
-                     dribble=resp.chunked_dribble)
+        return Reply(
+            resp.status,
+            headers,
+            body,
+            reason=resp.status_message,
+            delay_ms=delay,
+            dribble=resp.chunked_dribble,
+        )
 
     def _render(self, template: str, stub: StubMapping, request: Request) -> str:
         if "{{" not in template:
             return template
-        return render(template, request, path_params=stub.request.url.path_parameters(request),
-                      parameters=stub.response.transformer_parameters)
+        return render(
+            template,
+            request,
+            path_params=stub.request.url.path_parameters(request),
+            parameters=stub.response.transformer_parameters,
+        )
 
     def _proxy(self, stub: StubMapping, request: Request) -> Reply:
         resp = stub.response
@@ -308,22 +358,29 @@ class StubServer:
         path = request.url
         prefix = resp.proxy_url_prefix_to_remove
         if prefix and path.startswith(prefix):
-            path = path[len(prefix):] or "/"
+            path = path[len(prefix) :] or "/"
         conn_cls = http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
         conn = conn_cls(target.hostname or "127.0.0.1", target.port, timeout=30)
-        headers = {k: v for k, v in request.headers
-                   if k.lower() not in _HOP_BY_HOP and k.lower() not in resp.remove_proxy_headers}
+        headers = {
+            k: v
+            for k, v in request.headers
+            if k.lower() not in _HOP_BY_HOP and k.lower() not in resp.remove_proxy_headers
+        }
         headers.update(resp.additional_proxy_headers)
         try:
-            conn.request(request.method, target.path.rstrip("/") + path, body=request.body or None,
-                         headers=headers)
+            conn.request(
+                request.method, target.path.rstrip("/") + path, body=request.body or None, headers=headers
+            )
             upstream = conn.getresponse()
             body = upstream.read()
             out = [(k, v) for k, v in upstream.getheaders() if k.lower() not in _HOP_BY_HOP]
             status, reason = upstream.status, upstream.reason
         except OSError as exc:
-            return Reply(500, [("Content-Type", "text/plain;charset=UTF-8")],
-                         f"testbed stub proxy to {resp.proxy_base_url} failed: {exc}".encode())
+            return Reply(
+                500,
+                [("Content-Type", "text/plain;charset=UTF-8")],
+                f"testbed stub proxy to {resp.proxy_base_url} failed: {exc}".encode(),
+            )
         finally:
             conn.close()
         out.append(("Matched-Stub-Id", stub.id))
@@ -340,8 +397,9 @@ class StubServer:
             except OSError:
                 return
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            t = threading.Thread(target=self._connection, args=(conn, addr, scheme), daemon=True,
-                                 name="testbed-stub-conn")
+            t = threading.Thread(
+                target=self._connection, args=(conn, addr, scheme), daemon=True, name="testbed-stub-conn"
+            )
             t.start()
 
     def _connection(self, conn: socket.socket, addr: Any, scheme: str) -> None:
@@ -385,7 +443,7 @@ class StubServer:
                     return
                 buf += data
             head = buf[:end].decode("latin-1")
-            buf = buf[end + 4:]
+            buf = buf[end + 4 :]
             lines = head.split("\r\n")
             try:
                 method, target, version = lines[0].split(" ", 2)
@@ -437,11 +495,22 @@ class StubServer:
             if target.startswith(("http://", "https://")):
                 parts = urlsplit(target)
                 target = parts.path + (f"?{parts.query}" if parts.query else "")
-            host = host_header.rsplit(":", 1)[0] if host_header and not host_header.endswith("]") else (
-                host_header or self.host)
-            request = Request(method.upper(), target or "/", tuple(headers), body, scheme=scheme,
-                              host=host.strip("[]") or self.host, port=local_port, client_ip=addr[0],
-                              protocol=version)
+            host = (
+                host_header.rsplit(":", 1)[0]
+                if host_header and not host_header.endswith("]")
+                else (host_header or self.host)
+            )
+            request = Request(
+                method.upper(),
+                target or "/",
+                tuple(headers),
+                body,
+                scheme=scheme,
+                host=host.strip("[]") or self.host,
+                port=local_port,
+                client_ip=addr[0],
+                protocol=version,
+            )
             if self.verbose:
                 print(f"testbed stub: {method} {target}", file=sys.stderr)
             if target.startswith("/__admin"):
@@ -493,7 +562,7 @@ class StubServer:
                     raise OSError("connection closed in a chunked body")
                 buf += data
             body += buf[:size]
-            buf = buf[size + 2:]
+            buf = buf[size + 2 :]
 
     def _write(self, sock: socket.socket, reply: Reply, *, head_only: bool, keep_alive: bool) -> None:
         if reply.delay_ms > 0:
@@ -521,7 +590,7 @@ class StubServer:
         size = -(-len(body) // n)
         pause = dribble.total_duration_ms / 1000 / n
         for i in range(0, len(body), size):
-            piece = body[i:i + size]
+            piece = body[i : i + size]
             sock.sendall(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
             time.sleep(pause)
         sock.sendall(b"0\r\n\r\n")
@@ -529,8 +598,11 @@ class StubServer:
     @staticmethod
     def _write_simple(sock: socket.socket, status: int, message: str) -> None:
         body = message.encode()
-        sock.sendall(f"HTTP/1.1 {status} {_reason(status)}\r\nContent-Type: text/plain\r\n"
-                     f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+        sock.sendall(
+            f"HTTP/1.1 {status} {_reason(status)}\r\nContent-Type: text/plain\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
 
     # -- convenience for tests ---------------------------------------------------------------------
 

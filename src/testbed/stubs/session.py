@@ -52,12 +52,14 @@ class HttpStub:
 
     @property
     def https_url(self) -> str:
-        """``https://localhost:<port>``, certified by a throwaway CA (see ``ca_bundle``)."""
+        """``https://localhost:<port>``, signed by a throwaway CA (``ca_bundle``); starts on first use."""
+        self.server.enable_https()
         return self.server.https_url
 
     @property
     def ca_bundle(self) -> Path:
         """The PEM CA bundle the client must trust for ``https_url``."""
+        self.server.enable_https()
         return self.server.ca_bundle
 
     def stub_for(self, stub: StubBuilder | Mapping[str, Any]) -> StubMapping:
@@ -116,8 +118,10 @@ class HttpStub:
             return found
         wanted = "at least 1" if count is None else str(count)
         received = [e.request for e in self.requests]
-        lines = [f"expected {wanted} request(s) matching {_describe(pattern)}, received {len(found)}.",
-                 f"Requests received in this test ({len(received)}):"]
+        lines = [
+            f"expected {wanted} request(s) matching {_describe(pattern)}, received {len(found)}.",
+            f"Requests received in this test ({len(received)}):",
+        ]
         lines += [f"  {r.method} {r.url}" for r in received] or ["  (none)"]
         misses = near_misses_for_pattern(_as_pattern(pattern), received)
         if misses and not found:
@@ -142,7 +146,8 @@ class HttpStub:
             raise UnmatchedRequestsError(
                 f"{len(unmatched)} request(s) matched no stub (each got a 404):\n{self.unmatched_report()}\n"
                 "Add a stub for them, or allow this with @pytest.mark.testbed(fail_on_unmatched=False) "
-                "or [tool.testbed.http] fail_on_unmatched = false.")
+                "or [tool.testbed.http] fail_on_unmatched = false."
+            )
 
     def __repr__(self) -> str:
         return f"<HttpStub {self.url} stubs={len(self.server.registry)} requests={len(self.server.journal)}>"

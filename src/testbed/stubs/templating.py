@@ -20,7 +20,12 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from testbed.stubs.errors import UnsupportedTemplateHelperError
-from testbed.stubs.operators import _add_offset, compile_jsonpath, java_date_format_to_strftime, parse_datetime
+from testbed.stubs.operators import (
+    _add_offset,
+    compile_jsonpath,
+    java_date_format_to_strftime,
+    parse_datetime,
+)
 from testbed.stubs.request import Request
 
 # --- the request model -------------------------------------------------------------------------------
@@ -214,7 +219,7 @@ def parse_template(src: str) -> list[Any]:
     pos = 0
     for m in _TAG.finditer(src):
         if m.start() > pos:
-            current.append(Text(src[pos:m.start()]))
+            current.append(Text(src[pos : m.start()]))
         pos = m.end()
         if m.group(1) is not None:
             current.append(Mustache(_parse_expr(_tokenize(m.group(1)))[0], False))
@@ -249,7 +254,9 @@ def parse_template(src: str) -> list[Any]:
             continue
         current.append(Mustache(_parse_expr(_tokenize(inner))[0], True))
     if stack:
-        raise UnsupportedTemplateHelperError(f"response template: block {{{{#{stack[-1][0]}}}}} is never closed")
+        raise UnsupportedTemplateHelperError(
+            f"response template: block {{{{#{stack[-1][0]}}}}} is never closed"
+        )
     if pos < len(src):
         current.append(Text(src[pos:]))
     return root
@@ -258,7 +265,15 @@ def parse_template(src: str) -> list[Any]:
 # --- evaluation --------------------------------------------------------------------------------------
 
 
-_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;", "`": "&#x60;", "=": "&#x3D;"}
+_ESCAPES = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    '"': "&quot;",
+    "'": "&#x27;",
+    "`": "&#x60;",
+    "=": "&#x3D;",
+}
 
 
 def _escape(text: str) -> str:
@@ -352,8 +367,9 @@ class Renderer:
         parts = list(item.parts)
         if not parts:
             return None
+        s: Scope | None
         if parts[0].startswith("@"):
-            s: Scope | None = scope
+            s = scope
             while s is not None:
                 if parts[0][1:] in s.data:
                     return _walk(s.data[parts[0][1:]], parts[1:])
@@ -369,7 +385,7 @@ class Renderer:
             found = _lookup(s.value, parts[0])
             if found is not None:
                 return _walk(found, parts[1:])
-            s = s.parent  # type: ignore[assignment]
+            s = s.parent
         return _walk(self.root.get(parts[0]), parts[1:])
 
     def eval_expr(self, expr: Expr, scope: Scope, *, top: bool) -> Any:
@@ -381,10 +397,12 @@ class Renderer:
         if isinstance(head, Path) and (expr.args or expr.hash) and len(head.parts) == 1:
             raise UnsupportedTemplateHelperError(
                 f"response template uses the Handlebars helper {head.raw!r}, which testbed does not support. "
-                f"Supported helpers: {', '.join(sorted(HELPERS))}.")
+                f"Supported helpers: {', '.join(sorted(HELPERS))}."
+            )
         if isinstance(head, Path) and len(head.parts) == 1 and head.raw in UNSUPPORTED:
             raise UnsupportedTemplateHelperError(
-                f"response template uses the Handlebars helper {head.raw!r}, which testbed does not support.")
+                f"response template uses the Handlebars helper {head.raw!r}, which testbed does not support."
+            )
         return self.resolve(head, scope)
 
     def block(self, node: Block, scope: Scope) -> str:
@@ -421,7 +439,8 @@ class Renderer:
             return self.render(node.body if _truthy(result) else node.inverse, scope)
         raise UnsupportedTemplateHelperError(
             f"response template uses the block helper {{{{#{name}}}}}, which testbed does not support. "
-            "Supported blocks: if, unless, each, with, and the comparison helpers (eq, neq, gt, lt, ...).")
+            "Supported blocks: if, unless, each, with, and the comparison helpers (eq, neq, gt, lt, ...)."
+        )
 
 
 def _walk(value: Any, parts: Sequence[str]) -> Any:
@@ -449,8 +468,10 @@ def _random_value(args: list[Any], kw: dict[str, Any]) -> Any:
         return str(uuid.uuid4())
     alphabet = _RANDOM_ALPHABETS.get(kind)
     if alphabet is None:
-        raise UnsupportedTemplateHelperError(f"randomValue type={kind!r} is not supported; use one of "
-                                             f"{', '.join([*_RANDOM_ALPHABETS, 'UUID'])}")
+        raise UnsupportedTemplateHelperError(
+            f"randomValue type={kind!r} is not supported; use one of "
+            f"{', '.join([*_RANDOM_ALPHABETS, 'UUID'])}"
+        )
     value = "".join(random.choice(alphabet) for _ in range(int(kw.get("length", 36))))
     return value.upper() if kw.get("uppercase") else value
 
@@ -499,8 +520,9 @@ def _parse_date(args: list[Any], kw: dict[str, Any]) -> Any:
 
 def _json_path(args: list[Any], kw: dict[str, Any]) -> Any:
     if len(args) < 2:
-        raise UnsupportedTemplateHelperError("jsonPath needs a JSON document and an expression: "
-                                             "{{jsonPath request.body '$.id'}}")
+        raise UnsupportedTemplateHelperError(
+            "jsonPath needs a JSON document and an expression: {{jsonPath request.body '$.id'}}"
+        )
     doc = args[0]
     if isinstance(doc, str):
         try:
@@ -533,8 +555,12 @@ def _math(args: list[Any], kw: dict[str, Any]) -> Any:
     a, op, b = (args + [None, None, None])[:3]
     x, y = _num(a), _num(b)
     ops: dict[str, Callable[[float, float], float]] = {
-        "+": lambda p, q: p + q, "-": lambda p, q: p - q, "*": lambda p, q: p * q,
-        "/": lambda p, q: p / q, "%": lambda p, q: p % q}
+        "+": lambda p, q: p + q,
+        "-": lambda p, q: p - q,
+        "*": lambda p, q: p * q,
+        "/": lambda p, q: p / q,
+        "%": lambda p, q: p % q,
+    }
     if op not in ops:
         raise UnsupportedTemplateHelperError(f"math operator {op!r} is not supported; use + - * / %")
     result = ops[str(op)](x, y)
@@ -560,6 +586,7 @@ def _cmp(fn: Callable[[Any, Any], bool]) -> Helper:
             return fn(_num(a), _num(b))
         except (TypeError, ValueError):
             return fn(to_text(a), to_text(b))
+
     return helper
 
 
@@ -702,13 +729,36 @@ HELPERS: dict[str, Helper] = {
     "isEven": lambda a, k: int(a[0]) % 2 == 0,
 }
 # Real WireMock helpers that testbed deliberately does not implement: named so the error is clear.
-UNSUPPORTED = frozenset({"systemValue", "hostname", "soapXPath", "formatXml", "formatJson", "jsonMerge",
-                         "jsonRemove", "jsonSort", "jsonArrayAdd", "lookup", "val", "range", "assign",
-                         "arrayAdd", "arrayRemove", "formData", "fileContent"})
+UNSUPPORTED = frozenset(
+    {
+        "systemValue",
+        "hostname",
+        "soapXPath",
+        "formatXml",
+        "formatJson",
+        "jsonMerge",
+        "jsonRemove",
+        "jsonSort",
+        "jsonArrayAdd",
+        "lookup",
+        "val",
+        "range",
+        "assign",
+        "arrayAdd",
+        "arrayRemove",
+        "formData",
+        "fileContent",
+    }
+)
 
 
-def render(template: str, request: Request, *, path_params: Mapping[str, str] | None = None,
-           parameters: Mapping[str, Any] | None = None) -> str:
+def render(
+    template: str,
+    request: Request,
+    *,
+    path_params: Mapping[str, str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> str:
     """Render ``template`` for ``request`` (WireMock's request model plus ``parameters``)."""
     nodes = parse_template(template)
     root = {"request": request_model(request, path_params), "parameters": dict(parameters or {})}
