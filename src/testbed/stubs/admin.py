@@ -157,7 +157,7 @@ class AdminApi:
 
     def delete_mappings(self, request: Request) -> Reply:
         self.server.registry.clear()
-        return _empty()
+        return _json_reply({})
 
     def reset_mappings(self, request: Request) -> Reply:
         self.server.reset_mappings()
@@ -249,7 +249,7 @@ class AdminApi:
         return _json_reply(_normalised(stub))
 
     def delete_mapping(self, request: Request, id: str) -> Reply:
-        return _empty() if self.server.registry.remove(id.lower()) else _empty(404)
+        return _json_reply({}) if self.server.registry.remove(id.lower()) else _empty(404)
 
     # -- requests ----------------------------------------------------------------------------------
 
@@ -322,7 +322,7 @@ class AdminApi:
 
     def delete_request(self, request: Request, id: str) -> Reply:
         self.server.journal.remove(lambda e: e.id == id.lower())
-        return _empty()
+        return _json_reply({})
 
     # -- near misses -------------------------------------------------------------------------------
 

@@ -116,7 +116,7 @@ class DoesNotContain(ValuePattern):
     operator = "doesNotContain"
 
     def matches(self, value: str | None) -> bool:
-        return value is not None and self.value not in value
+        return value is None or self.value not in value  # absent contains nothing (as WireMock)
 
     def to_json(self) -> JsonObj:
         return {"doesNotContain": self.value}
@@ -137,7 +137,7 @@ class Matches(ValuePattern):
 
     def matches(self, value: str | None) -> bool:
         if value is None:
-            return False
+            return self.negate
         return (self._regex.fullmatch(value) is None) == self.negate
 
     def to_json(self) -> JsonObj:

@@ -1,6 +1,6 @@
 """WireMock response templating ("response-template"): a Handlebars subset, the request model, helpers.
 
-Supported: ``{{path}}`` (HTML-escaped), ``{{{path}}}`` (raw), ``{{helper args key=value}}``, sub-expressions
+Supported: ``{{path}}`` and ``{{{path}}}`` (both unescaped, as in WireMock 3), ``{{helper args key=value}}``, sub-expressions
 ``(helper ...)``, blocks ``#if`` / ``#unless`` / ``#each`` / ``#with`` with ``{{else}}``, comments. An
 unknown helper is an ``UnsupportedTemplateHelperError`` naming it, never a silent empty string.
 """
@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -45,6 +46,10 @@ class PathValue(str):
     params: dict[str, str]
 
 
+class MethodValue(str):
+    """``request.method``: prints as the method, but (as in WireMock) is not equal to a plain string."""
+
+
 class CaseInsensitive(dict[str, Any]):
     def get_ci(self, key: str) -> Any:
         if key in self:
@@ -71,7 +76,7 @@ def request_model(request: Request, path_params: Mapping[str, str] | None = None
         "path": path,
         "pathSegments": segments,
         "query": {k: MultiValue(v) for k, v in request.query.items()},
-        "method": request.method,
+        "method": MethodValue(request.method),
         "headers": headers,
         "cookies": {k: MultiValue(v) for k, v in request.cookies.items()},
         "body": request.body_text,
@@ -265,21 +270,6 @@ def parse_template(src: str) -> list[Any]:
 # --- evaluation --------------------------------------------------------------------------------------
 
 
-_ESCAPES = {
-    "&": "&amp;",
-    "<": "&lt;",
-    ">": "&gt;",
-    '"': "&quot;",
-    "'": "&#x27;",
-    "`": "&#x60;",
-    "=": "&#x3D;",
-}
-
-
-def _escape(text: str) -> str:
-    return "".join(_ESCAPES.get(c, c) for c in text)
-
-
 def to_text(value: Any) -> str:
     """How Handlebars (Java) prints a value."""
     if value is None:
@@ -353,7 +343,7 @@ class Renderer:
                 out.append(node.text)
             elif isinstance(node, Mustache):
                 text = to_text(self.eval_expr(node.expr, scope, top=True))
-                out.append(_escape(text) if node.escape else text)
+                out.append(text)  # WireMock 3 configures Handlebars without HTML escaping
             else:
                 out.append(self.block(node, scope))
         return "".join(out)
@@ -563,10 +553,13 @@ def _math(args: list[Any], kw: dict[str, Any]) -> Any:
     }
     if op not in ops:
         raise UnsupportedTemplateHelperError(f"math operator {op!r} is not supported; use + - * / %")
+    if op == "/" and isinstance(x, int) and isinstance(y, int):
+        # BigDecimal division at the dividend's scale, rounding half up: 7 / 2 = 4, as in WireMock
+        return int((Decimal(x) / Decimal(y)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     result = ops[str(op)](x, y)
     if isinstance(result, float) and result.is_integer() and op != "/":
         return int(result)
-    return int(result) if isinstance(x, int) and isinstance(y, int) and op == "/" else result
+    return result
 
 
 def _num(v: Any) -> Any:
@@ -590,8 +583,15 @@ def _cmp(fn: Callable[[Any, Any], bool]) -> Helper:
     return helper
 
 
+_MODEL_VALUES = (MultiValue, PathValue, MethodValue)
+
+
 def _eq(args: list[Any], kw: dict[str, Any]) -> Any:
     a, b = (args + [None, None])[:2]
+    # WireMock's request model values are objects: `eq request.method 'GET'` is false there, while
+    # `eq request.query.a.[0] 'x'` is true. Same here, so templates behave the same on both servers.
+    if isinstance(a, _MODEL_VALUES) != isinstance(b, _MODEL_VALUES):
+        return False
     return to_text(a) == to_text(b)
 
 
@@ -656,6 +656,8 @@ def _join(args: list[Any], kw: dict[str, Any]) -> Any:
 
 def _contains(args: list[Any], kw: dict[str, Any]) -> Any:
     hay, needle = (args + [None, None])[:2]
+    if isinstance(hay, PathValue):  # WireMock's path is a list of segments to `contains`
+        return to_text(needle) in hay.segments
     if isinstance(hay, list):
         return needle in hay
     return to_text(needle) in to_text(hay)
