@@ -122,8 +122,10 @@ def explain(request: Request, misses: Sequence[NearMiss]) -> str:
         return f"  {head}\n    (no stubs registered)"
     out = [f"  {head}"]
     for miss in misses:
-        who = miss.stub.label if miss.stub is not None else "pattern"
-        out.append(f"    closest stub {who!r} (distance {miss.distance:.2f}):")
+        if miss.stub is not None:
+            out.append(f"    closest stub {miss.stub.label!r} (distance {miss.distance:.2f}):")
+        else:
+            out.append(f"    against the expected pattern (distance {miss.distance:.2f}):")
         for row in miss.result.fields:
             mark = "✓" if row.matched else "✗"
             actual = (
@@ -131,7 +133,7 @@ def explain(request: Request, misses: Sequence[NearMiss]) -> str:
                 if row.label != "body"
                 else (row.actual[:80] + ("..." if len(row.actual) > 80 else ""))
             )
-            expected = row.expected.replace("\n", " ")
+            expected = " ".join(row.expected.split())
             if len(expected) > 80:
                 expected = expected[:77] + "..."
             out.append(f"      {mark} {row.label:<22} expected {expected}  got {actual!s}".rstrip())

@@ -34,8 +34,12 @@ def _fault(server: StubServer, fault: str) -> None:
         ("RANDOM_DATA_THEN_CLOSE", httpx.RemoteProtocolError, requests.ConnectionError),
     ],
 )
-def test_faults_reach_the_client(server: StubServer, fault: str, httpx_error: type[Exception] | tuple[
-        type[Exception], ...], requests_error: type[Exception]) -> None:
+def test_faults_reach_the_client(
+    server: StubServer,
+    fault: str,
+    httpx_error: type[Exception] | tuple[type[Exception], ...],
+    requests_error: type[Exception],
+) -> None:
     _fault(server, fault)
     with httpx.Client(base_url=server.url, timeout=5) as client, pytest.raises(httpx_error):
         client.get("/fault")
@@ -77,18 +81,26 @@ def test_chunked_dribble_arrives_in_pieces_within_a_read_timeout(server: StubSer
 
 
 def test_urllib3_retry_retries_a_503_then_succeeds(server: StubServer) -> None:
-    server.add_mapping(get("/flaky").will_return(503).in_scenario("flaky", when="Started", then="up").to_json())
+    server.add_mapping(
+        get("/flaky").will_return(503).in_scenario("flaky", when="Started", then="up").to_json()
+    )
     server.add_mapping(get("/flaky").will_return(body="ok").in_scenario("flaky", when="up").to_json())
     session = requests.Session()
-    session.mount("http://", HTTPAdapter(max_retries=Retry(total=3, status_forcelist=[503], backoff_factor=0)))
+    session.mount(
+        "http://", HTTPAdapter(max_retries=Retry(total=3, status_forcelist=[503], backoff_factor=0))
+    )
     with session:
         assert session.get(server.url + "/flaky", timeout=5).text == "ok"
     assert [e.response.status for e in server.journal.events()] == [503, 200]
 
 
 def test_urllib3_retry_recovers_from_a_connection_reset(server: StubServer) -> None:
-    server.add_mapping(get("/reset-once").will_fault("CONNECTION_RESET_BY_PEER")
-                       .in_scenario("r", when="Started", then="ok").to_json())
+    server.add_mapping(
+        get("/reset-once")
+        .will_fault("CONNECTION_RESET_BY_PEER")
+        .in_scenario("r", when="Started", then="ok")
+        .to_json()
+    )
     server.add_mapping(get("/reset-once").will_return(body="recovered").in_scenario("r", when="ok").to_json())
     session = requests.Session()
     session.mount("http://", HTTPAdapter(max_retries=Retry(total=2, read=2, backoff_factor=0)))
@@ -98,8 +110,12 @@ def test_urllib3_retry_recovers_from_a_connection_reset(server: StubServer) -> N
 
 
 def test_without_retry_the_reset_surfaces(server: StubServer) -> None:
-    server.add_mapping(get("/reset-once").will_fault("CONNECTION_RESET_BY_PEER")
-                       .in_scenario("r", when="Started", then="ok").to_json())
+    server.add_mapping(
+        get("/reset-once")
+        .will_fault("CONNECTION_RESET_BY_PEER")
+        .in_scenario("r", when="Started", then="ok")
+        .to_json()
+    )
     server.add_mapping(get("/reset-once").will_return(body="recovered").in_scenario("r", when="ok").to_json())
     with requests.Session() as session, pytest.raises(requests.ConnectionError):
         session.get(server.url + "/reset-once", timeout=5)

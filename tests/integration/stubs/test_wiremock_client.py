@@ -81,8 +81,11 @@ def test_mappings_crud(server: StubServer) -> None:
 def test_requests_journal_calls(server: StubServer) -> None:
     Mappings.create_mapping(
         Mapping(
-            request=MappingRequest(method=HttpMethods.POST, url_path="/pay",
-                                   body_patterns=[{WireMockMatchers.EQUAL_TO_JSON: {"amount": 10}}]),
+            request=MappingRequest(
+                method=HttpMethods.POST,
+                url_path="/pay",
+                body_patterns=[{WireMockMatchers.EQUAL_TO_JSON: {"amount": 10}}],
+            ),
             response=MappingResponse(status=200, body="paid"),
         )
     )
@@ -115,13 +118,19 @@ def test_near_misses_scenarios_and_settings(server: StubServer) -> None:
     assert by_request.near_misses[0].match_result.distance > 0
 
     by_pattern = NearMisses.find_nearest_misses_by_request_pattern(
-        NearMissMatchPatternRequest(url="/near", method="GET"))
+        NearMissMatchPatternRequest(url="/near", method="GET")
+    )
     assert by_pattern.near_misses[0].request.url == "/neat"
 
-    Mappings.create_mapping(Mapping(
-        request=MappingRequest(method=HttpMethods.GET, url_path="/flow"),
-        response=MappingResponse(status=200, body="second"),
-        scenario_name="flow", required_scenario_state="Started", new_scenario_state="done"))
+    Mappings.create_mapping(
+        Mapping(
+            request=MappingRequest(method=HttpMethods.GET, url_path="/flow"),
+            response=MappingResponse(status=200, body="second"),
+            scenario_name="flow",
+            required_scenario_state="Started",
+            new_scenario_state="done",
+        )
+    )
     requests.get(server.url + "/flow", timeout=5)
     assert server.scenarios.state("flow") == "done"
     Scenarios.reset_all_scenarios()
