@@ -1,8 +1,8 @@
 """WireMock response templating ("response-template"): a Handlebars subset, the request model, helpers.
 
-Supported: ``{{path}}`` and ``{{{path}}}`` (both unescaped, as in WireMock 3), ``{{helper args key=value}}``, sub-expressions
-``(helper ...)``, blocks ``#if`` / ``#unless`` / ``#each`` / ``#with`` with ``{{else}}``, comments. An
-unknown helper is an ``UnsupportedTemplateHelperError`` naming it, never a silent empty string.
+Supported: ``{{path}}`` and ``{{{path}}}`` (both unescaped, as in WireMock 3), ``{{helper args k=v}}``,
+sub-expressions ``(helper ...)``, blocks ``#if`` / ``#unless`` / ``#each`` / ``#with`` with ``{{else}}``,
+comments. An unknown helper is an ``UnsupportedTemplateHelperError`` naming it, never a silent empty string.
 """
 
 from __future__ import annotations

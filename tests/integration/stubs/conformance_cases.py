@@ -754,8 +754,9 @@ CASES: list[Case] = [
         {"method": "GET", "urlPath": "/t5b"},
         [get("/t5b?kind=new", headers={"X-A": "z"})],
         response={
-            "body": "A{{#if (eq request.query.kind 'new')}}1{{/if}} B{{#if (eq request.query.kind.[0] 'new')}}1"
-            "{{/if}} D{{#if (eq request.method 'GET')}}1{{/if}} E{{#if (eq request.path '/t5b')}}1{{/if}}"
+            "body": "A{{#if (eq request.query.kind 'new')}}1{{/if}} "
+            "B{{#if (eq request.query.kind.[0] 'new')}}1{{/if}} D{{#if (eq request.method 'GET')}}1{{/if}} "
+            "E{{#if (eq request.path '/t5b')}}1{{/if}}"
             " F{{#if (eq request.headers.X-A 'z')}}1{{/if}} G{{#if (eq 1 1)}}1{{/if}} H{{#if (eq "
             "request.query.kind.first 'new')}}1{{/if}} K{{math 7 '/' 2}} L{{#if (contains request.path"
             " 't')}}1{{/if}} M{{size request.pathSegments}} O{{#if request.query.nope}}1{{else}}0{{/if}}",
