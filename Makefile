@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean wiremock
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python examples/run_demo.py
 
-test: $(STAMP)
+# The WireMock 3.13.2 jar (npm package `wiremock`) for the HTTP stub conformance suite; skipped without npm.
+WIREMOCK_JAR := .cache/wiremock/node_modules/wiremock/build/wiremock-standalone-3.13.2.jar
+
+$(WIREMOCK_JAR):
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --no-save --no-audit --no-fund --prefix .cache/wiremock wiremock@3.13.2 >/dev/null; \
+	else echo "npm not found: the WireMock conformance tests will be skipped"; fi
+
+wiremock: $(WIREMOCK_JAR)
+
+test: $(STAMP) wiremock
 	$(BIN)/pytest -q -n 2 tests
 
 lint: $(STAMP)

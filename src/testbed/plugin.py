@@ -23,7 +23,7 @@ from testbed.isolation.worker import TestContext, WorkerDatabase
 from testbed.provision import start_postgres
 from testbed.services.postgres import PostgresEndpoint, PostgresServer
 
-MARKER_KWARGS = frozenset({"isolation", "leak_check", "reason"})
+MARKER_KWARGS = frozenset({"isolation", "leak_check", "reason", "fail_on_unmatched"})
 _settings_key = pytest.StashKey[Settings]()
 _pg_server_key = pytest.StashKey[PostgresServer]()
 _started_key = pytest.StashKey[list[dict[str, str]]]()
@@ -261,3 +261,65 @@ def db_url(testbed_isolation: TestContext) -> str:
 def postgres_url(db_url: str) -> str:
     """Alias of ``db_url``."""
     return db_url
+
+
+# --- HTTP stubs (testbed.stubs) ---
+# One in-process stub server per test session (so one per xdist worker: it starts in milliseconds), reset
+# before every test; `http_stub` is the per-test view. Everything here calls testbed.stubs (usable without
+# pytest), imported lazily so sessions that never stub HTTP do not pay for it.
+
+from collections.abc import Iterator as _Iterator  # noqa: E402
+from typing import TYPE_CHECKING as _TYPE_CHECKING  # noqa: E402
+
+if _TYPE_CHECKING:
+    from testbed.stubs import HttpStub, StubServer
+
+
+@pytest.fixture(scope="session")
+def testbed_http_stub_server(pytestconfig: pytest.Config) -> _Iterator[StubServer]:
+    """The session's HTTP stub server (WireMock-compatible), on an ephemeral loopback port.
+
+    ``[tool.testbed.http] mappings`` names a WireMock root dir (with mappings/ and __files/) loaded at start
+    and after every reset; ``https = true`` starts the HTTPS port at once (otherwise on first use).
+    """
+    from testbed.stubs import StubServer
+
+    settings = _settings(pytestconfig).http
+    root_dir = None
+    if settings.mappings:
+        root_dir = Path(settings.mappings)
+        if not root_dir.is_absolute():
+            root_dir = pytestconfig.rootpath / root_dir
+    server = StubServer(root_dir=root_dir, https=settings.https)
+    server.start()
+    try:
+        if server.load_errors:
+            raise server.load_errors[0]
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def http_stub(testbed_http_stub_server: StubServer, request: pytest.FixtureRequest) -> _Iterator[HttpStub]:
+    """A stub server for this test: fresh stubs (the configured mapping files only) and an empty journal.
+
+    A request that matched no stub fails the test at teardown, showing the closest stubs; turn that off with
+    ``@pytest.mark.testbed(fail_on_unmatched=False)`` or ``[tool.testbed.http] fail_on_unmatched = false``.
+    """
+    from testbed.stubs import HttpStub
+
+    fail = _settings(request.config).http.fail_on_unmatched
+    marker = request.node.get_closest_marker("testbed")
+    if marker is not None and "fail_on_unmatched" in marker.kwargs:
+        fail = bool(marker.kwargs["fail_on_unmatched"])
+    testbed_http_stub_server.reset()
+    stub = HttpStub(testbed_http_stub_server, fail_on_unmatched=fail)
+    yield stub
+    if fail and stub.unmatched:
+        pytest.fail(
+            f"[HTTP stub] {len(stub.unmatched)} request(s) in this test matched no stub (each got a 404):\n"
+            f"{stub.unmatched_report()}\nAdd a stub for them, or allow this with "
+            "@pytest.mark.testbed(fail_on_unmatched=False) or [tool.testbed.http] fail_on_unmatched = false.",
+            pytrace=False,
+        )

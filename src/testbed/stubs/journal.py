@@ -1,0 +1,111 @@
+"""The request journal: every request served (matched or not) with the stub and the response."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from testbed.stubs.mapping import StubMapping
+from testbed.stubs.request import Request
+from testbed.stubs.responses import ResponseDefinition
+
+
+@dataclass(frozen=True, eq=False)
+class ServedResponse:
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    fault: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class ServeEvent:
+    """One request and what the server did with it (WireMock's ServeEvent)."""
+
+    request: Request
+    stub: StubMapping | None
+    response: ServedResponse
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    serve_ms: float = 0.0
+
+    @property
+    def was_matched(self) -> bool:
+        return self.stub is not None
+
+    def to_json(self) -> dict[str, Any]:
+        definition: ResponseDefinition | None = self.stub.response if self.stub else None
+        headers: dict[str, Any] = {}
+        for k, v in self.response.headers:
+            headers[k] = (
+                v if k not in headers else [*([headers[k]] if isinstance(headers[k], str) else headers[k]), v]
+            )
+        out: dict[str, Any] = {
+            "id": self.id,
+            "request": self.request.to_json(),
+            "responseDefinition": definition.to_json()
+            if definition
+            else {"status": 404, "body": "", "fromConfiguredStub": False},
+            "response": {
+                "status": self.response.status,
+                "headers": headers,
+                "bodyAsBase64": base64.b64encode(self.response.body).decode(),
+                "body": self.response.body.decode("utf-8", "replace"),
+            },
+            "wasMatched": self.was_matched,
+            "timing": {
+                "addedDelay": 0,
+                "processTime": round(self.serve_ms),
+                "responseSendTime": 0,
+                "serveTime": round(self.serve_ms),
+                "totalTime": round(self.serve_ms),
+            },
+            "subEvents": [],
+        }
+        if self.stub is not None:
+            out["stubMapping"] = self.stub.to_json()
+        return out
+
+
+class Journal:
+    """Thread-safe, bounded list of ServeEvents, newest last."""
+
+    def __init__(self, max_entries: int | None = 10_000, enabled: bool = True) -> None:
+        self.max_entries = max_entries
+        self.enabled = enabled
+        self._events: list[ServeEvent] = []
+        self._lock = threading.Lock()
+
+    def record(self, event: ServeEvent) -> None:
+        if not self.enabled:
+            return
+        with self._lock:
+            self._events.append(event)
+            if self.max_entries is not None and len(self._events) > self.max_entries:
+                del self._events[: len(self._events) - self.max_entries]
+
+    def events(self) -> list[ServeEvent]:
+        with self._lock:
+            return list(self._events)
+
+    def find(self, predicate: Callable[[ServeEvent], bool]) -> list[ServeEvent]:
+        return [e for e in self.events() if predicate(e)]
+
+    def get(self, event_id: str) -> ServeEvent | None:
+        return next((e for e in self.events() if e.id == event_id), None)
+
+    def remove(self, predicate: Callable[[ServeEvent], bool]) -> list[ServeEvent]:
+        with self._lock:
+            gone = [e for e in self._events if predicate(e)]
+            self._events = [e for e in self._events if not predicate(e)]
+            return gone
+
+    def clear(self) -> None:
+        with self._lock:
+            self._events.clear()
+
+    def __len__(self) -> int:
+        return len(self._events)

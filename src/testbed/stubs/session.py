@@ -1,0 +1,156 @@
+"""``HttpStub``: one test's view of a (shared) stub server: stubs, journal, verify, unmatched report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from testbed.stubs.builder import RequestPatternBuilder, StubBuilder
+from testbed.stubs.errors import StubError, UnmatchedRequestsError, VerificationError
+from testbed.stubs.files import LoadResult
+from testbed.stubs.journal import ServeEvent
+from testbed.stubs.mapping import StubMapping
+from testbed.stubs.matching import RequestPattern, parse_request_pattern
+from testbed.stubs.near_miss import explain, near_misses_for_pattern, near_misses_for_request
+from testbed.stubs.request import Request
+from testbed.stubs.server import StubServer
+
+PatternLike = RequestPatternBuilder | Mapping[str, Any] | RequestPattern
+
+
+def _as_pattern(pattern: PatternLike) -> RequestPattern:
+    if isinstance(pattern, RequestPattern):
+        return pattern
+    if isinstance(pattern, RequestPatternBuilder):
+        return parse_request_pattern(pattern.to_json(), "")
+    return parse_request_pattern(dict(pattern), "")
+
+
+def _describe(pattern: PatternLike) -> str:
+    if isinstance(pattern, RequestPatternBuilder):
+        return pattern.describe()
+    if isinstance(pattern, RequestPattern):
+        return str(dict(pattern.raw))
+    return str(dict(pattern))
+
+
+class HttpStub:
+    """The ``http_stub`` fixture: a stub server's URL, stubs, request journal and verification.
+
+    Everything here also works outside pytest: ``HttpStub(StubServer().start())``.
+    """
+
+    def __init__(self, server: StubServer, *, fail_on_unmatched: bool = True) -> None:
+        self.server = server
+        self.fail_on_unmatched = fail_on_unmatched
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``: point the code under test here."""
+        return self.server.url
+
+    @property
+    def https_url(self) -> str:
+        """``https://localhost:<port>``, signed by a throwaway CA (``ca_bundle``); starts on first use."""
+        self.server.enable_https()
+        return self.server.https_url
+
+    @property
+    def ca_bundle(self) -> Path:
+        """The PEM CA bundle the client must trust for ``https_url``."""
+        self.server.enable_https()
+        return self.server.ca_bundle
+
+    def stub_for(self, stub: StubBuilder | Mapping[str, Any]) -> StubMapping:
+        """Add a stub (a builder such as ``get("/x").will_return(...)`` or WireMock JSON)."""
+        data = stub.to_json() if isinstance(stub, StubBuilder) else dict(stub)
+        return self.server.add_mapping(data)
+
+    def load(self, path: str | Path) -> list[StubMapping]:
+        """Add the stubs of a WireMock mapping file or folder; a bad file raises, naming it and the field."""
+        result: LoadResult = self.server.load_mappings(path)
+        if result.errors:
+            raise result.errors[0]
+        return result.stubs
+
+    def remove(self, stub: StubMapping | str) -> None:
+        self.server.registry.remove(stub if isinstance(stub, str) else stub.id)
+
+    def reset(self) -> None:
+        """Stubs back to the configured mapping files, journal and scenarios cleared."""
+        self.server.reset()
+
+    def set_scenario_state(self, name: str, state: str) -> None:
+        self.server.scenarios.set(name, state)
+
+    def scenario_state(self, name: str) -> str:
+        return self.server.scenarios.state(name)
+
+    # -- journal -----------------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[ServeEvent]:
+        """Every request this test made, oldest first."""
+        return self.server.journal.events()
+
+    @property
+    def unmatched(self) -> list[ServeEvent]:
+        """Requests that matched no stub."""
+        return [e for e in self.requests if not e.was_matched]
+
+    def find(self, pattern: PatternLike) -> list[Request]:
+        """Received requests matching ``pattern`` (a builder such as ``post("/x")`` or WireMock JSON)."""
+        compiled = _as_pattern(pattern)
+        return [e.request for e in self.requests if compiled.matches(e.request)]
+
+    def count(self, pattern: PatternLike) -> int:
+        return len(self.find(pattern))
+
+    def verify(self, count: int | None, pattern: PatternLike) -> list[Request]:
+        """Assert that exactly ``count`` received requests match ``pattern`` (``None``: at least one).
+
+        The failure lists the requests received, closest first, with a per-field table.
+        """
+        __tracebackhide__ = True
+        found = self.find(pattern)
+        if (count is None and found) or len(found) == count:
+            return found
+        wanted = "at least 1" if count is None else str(count)
+        received = [e.request for e in self.requests]
+        lines = [
+            f"expected {wanted} request(s) matching {_describe(pattern)}, received {len(found)}.",
+            f"Requests received in this test ({len(received)}):",
+        ]
+        lines += [f"  {r.method} {r.url}" for r in received] or ["  (none)"]
+        misses = near_misses_for_pattern(_as_pattern(pattern), received)
+        if misses and not found:
+            lines.append("Closest requests:")
+            for m in misses:
+                lines.append(explain(m.request, [m]))
+        raise VerificationError("\n".join(lines))
+
+    def unmatched_report(self) -> str:
+        """A readable account of every unmatched request and the stubs closest to it."""
+        stubs = self.server.registry.ordered()
+        parts = []
+        for event in self.unmatched:
+            parts.append(explain(event.request, near_misses_for_request(event.request, stubs)))
+        return "\n".join(parts)
+
+    def check_unmatched(self) -> None:
+        """Raise UnmatchedRequestsError if a request of this test matched no stub."""
+        __tracebackhide__ = True
+        unmatched = self.unmatched
+        if unmatched:
+            raise UnmatchedRequestsError(
+                f"{len(unmatched)} request(s) matched no stub (each got a 404):\n{self.unmatched_report()}\n"
+                "Add a stub for them, or allow this with @pytest.mark.testbed(fail_on_unmatched=False) "
+                "or [tool.testbed.http] fail_on_unmatched = false."
+            )
+
+    def __repr__(self) -> str:
+        return f"<HttpStub {self.url} stubs={len(self.server.registry)} requests={len(self.server.journal)}>"
+
+
+__all__ = ["HttpStub", "StubError"]

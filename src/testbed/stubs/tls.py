@@ -1,0 +1,36 @@
+"""A throwaway certificate authority (trustme) so tests exercise real TLS verification."""
+
+from __future__ import annotations
+
+import ssl
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class TlsMaterial:
+    """A server SSL context for 127.0.0.1/localhost and the CA bundle a client must trust."""
+
+    server_context: ssl.SSLContext
+    ca_bundle: Path  # PEM file to hand to the client: httpx.Client(verify=str(ca_bundle))
+    ca_pem: bytes
+
+    def client_context(self) -> ssl.SSLContext:
+        """An SSL context that trusts only this CA."""
+        return ssl.create_default_context(cadata=self.ca_pem.decode())
+
+
+def make_tls(directory: Path | None = None) -> TlsMaterial:
+    """Create a fresh CA and a server certificate for 127.0.0.1, ::1 and localhost."""
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    folder = directory or Path(tempfile.mkdtemp(prefix="testbed-stub-tls-"))
+    bundle = folder / "testbed-stub-ca.pem"
+    pem = ca.cert_pem.bytes()
+    bundle.write_bytes(pem)
+    return TlsMaterial(server_context=context, ca_bundle=bundle, ca_pem=pem)

@@ -1,0 +1,157 @@
+"""Bad input: WireMock's error status and a message naming the file or field; the other stubs keep serving."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from testbed.stubs import InvalidStubError, StubServer
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "mappings" / "nested").mkdir(parents=True)
+    (tmp_path / "__files").mkdir()
+    (tmp_path / "mappings" / "good.json").write_text(
+        json.dumps({"request": {"method": "GET", "urlPath": "/good"}, "response": {"body": "good"}})
+    )
+    (tmp_path / "mappings" / "nested" / "many.json").write_text(
+        json.dumps(
+            {
+                "mappings": [
+                    {"request": {"method": "GET", "urlPath": "/one"}, "response": {"body": "1"}},
+                    {"request": {"method": "GET", "urlPath": "/two"}, "response": {"body": "2"}},
+                ]
+            }
+        )
+    )
+    (tmp_path / "mappings" / "comments.json").write_text(
+        '// WireMock accepts comments\n{"request": {"urlPath": "/commented"}, /* here too */ "response": {}}'
+    )
+    (tmp_path / "mappings" / "syntax.json").write_text('{"request": {"urlPath": "/x"}, ')
+    (tmp_path / "mappings" / "field.json").write_text(
+        json.dumps({"request": {"urlPath": "/y"}, "response": {"fault": "EXPLODE"}})
+    )
+    return tmp_path
+
+
+def test_bad_files_are_reported_and_the_rest_serve(root: Path) -> None:
+    with StubServer(root_dir=root) as server:
+        errors = {Path(e.source or "").name: e for e in server.load_errors}
+        assert set(errors) == {"syntax.json", "field.json"}
+        assert errors["field.json"].pointer == "/response/fault"
+        assert "EXPLODE" in str(errors["field.json"]) and "CONNECTION_RESET_BY_PEER" in str(
+            errors["field.json"]
+        )
+        assert "field.json" in str(errors["field.json"])
+        assert "not valid JSON" in str(errors["syntax.json"])
+        with httpx.Client(base_url=server.url) as client:
+            assert client.get("/good").text == "good"
+            assert client.get("/two").text == "2"
+            assert client.get("/commented").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("payload", "pointer", "words"),
+    [
+        (
+            {"request": {"urlPath": "/x", "headers": {"A": {"equalsTo": "1"}}}, "response": {}},
+            "/request/headers/A",
+            "is not a valid match operation",
+        ),
+        (
+            {"request": {"urlPath": "/x", "bodyPatterns": [{"matches": "("}]}, "response": {}},
+            "/request/bodyPatterns/0/matches",
+            "not a valid regular expression",
+        ),
+        (
+            {"request": {"urlPath": "/x"}, "response": {"status": "two hundred"}},
+            "/response/status",
+            "must be a number",
+        ),
+        ({"request": {"urlPath": "/x", "url": "/y"}, "response": {}}, "/request", "only one of"),
+        (
+            {"request": {"urlPath": "/x"}, "response": {"delayDistribution": {"type": "gamma"}}},
+            "/response/delayDistribution/type",
+            "uniform, lognormal or fixed",
+        ),
+        (
+            {
+                "request": {"urlPathTemplate": "/o/{id}", "pathParameters": {"oid": {"equalTo": "1"}}},
+                "response": {},
+            },
+            "/request/pathParameters/oid",
+            "not in the template",
+        ),
+    ],
+)
+def test_bad_admin_payload_gets_422_naming_the_field(
+    payload: dict[str, object], pointer: str, words: str
+) -> None:
+    with StubServer() as server, httpx.Client(base_url=server.url) as client:
+        client.post("/__admin/mappings", json={"request": {"urlPath": "/ok"}, "response": {"body": "still"}})
+        r = client.post("/__admin/mappings", json=payload)
+        assert r.status_code == 422
+        error = r.json()["errors"][0]
+        assert error["source"]["pointer"] == pointer
+        assert words in error["detail"]
+        assert client.get("/ok").text == "still"
+        assert client.post("/__admin/mappings", content=b"{not json").status_code == 422
+
+
+def test_library_error_names_boundary_field_and_fix() -> None:
+    with StubServer() as server, pytest.raises(InvalidStubError) as info:
+        server.add_mapping({"request": {"urlPath": "/x", "queryParameters": {"a": "1"}}, "response": {}})
+    text = str(info.value)
+    assert text.startswith("[HTTP stub]") and "/request/queryParameters/a" in text and "equalTo" in text
+
+
+def test_unsupported_template_helper_is_a_clear_500() -> None:
+    with StubServer() as server, httpx.Client(base_url=server.url) as client:
+        server.add_mapping(
+            {
+                "request": {"urlPath": "/t"},
+                "response": {
+                    "body": "{{soapXPath request.body '/a'}}",
+                    "transformers": ["response-template"],
+                },
+            }
+        )
+        r = client.get("/t")
+        assert r.status_code == 500
+        assert "soapXPath" in r.text and "does not support" in r.text
+
+
+def test_cli_reports_bad_files_and_serves(root: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "testbed.stubs", "--port", "0", "--root-dir", str(root), "--disable-banner"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while True:
+            line = proc.stdout.readline()
+            assert line, "the CLI exited before printing its port"
+            lines.append(line)
+            if line.startswith("skipped:") and "syntax.json" in line:
+                break
+        port = int(next(x for x in lines if x.startswith("port:")).split()[1])
+        assert any("field.json" in x and "/response/fault" in x for x in lines)
+        assert httpx.get(f"http://127.0.0.1:{port}/good").text == "good"
+        assert httpx.post(f"http://127.0.0.1:{port}/__admin/shutdown").status_code == 200
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

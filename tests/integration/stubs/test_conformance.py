@@ -1,0 +1,158 @@
+"""Conformance: the same mappings and requests against the real WireMock 3.13.2 jar and testbed."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from testbed.stubs import StubServer
+
+from .conformance_cases import CASES
+from .conftest import WireMockProcess
+
+HEADER_PREFIXES = ("x-", "matched-stub-")
+
+
+def _prepare(case: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for i, mapping in enumerate(case["mappings"]):
+        mapping = json.loads(json.dumps(mapping))
+        mapping.setdefault("id", str(uuid.uuid5(uuid.NAMESPACE_URL, f"{case['id']}/{i}")))
+        mapping.setdefault("name", f"{case['id']}-{i}")
+        out.append(mapping)
+    return out
+
+
+def _send(client: httpx.Client, step: dict[str, Any]) -> dict[str, Any]:
+    kw: dict[str, Any] = {"headers": step.get("headers")}
+    if "json" in step:
+        kw["json"] = step["json"]
+    elif "body" in step:
+        kw["content"] = step["body"].encode()
+    elif "content" in step:
+        kw["content"] = step["content"]
+    try:
+        r = client.request(step["method"], step["path"], **kw)
+    except httpx.HTTPError as exc:
+        return {"error": type(exc).__name__}
+    return {
+        "status": r.status_code,
+        "reason": r.reason_phrase,
+        "body": r.content,
+        "headers": sorted(
+            (k.lower(), v)
+            for k, v in r.headers.multi_items()
+            if k.lower() == "content-type" or k.lower().startswith(HEADER_PREFIXES)
+        ),
+    }
+
+
+def _dig(data: Any, key: str) -> Any:
+    length = key.endswith("#len")
+    key = key.removesuffix("#len")
+    for part in key.split("."):
+        if isinstance(data, list):
+            data = data[int(part)] if int(part) < len(data) else None
+        elif isinstance(data, dict):
+            data = data.get(part)
+        else:
+            return None
+    return len(data) if length and data is not None else data
+
+
+def _view(result: dict[str, Any], compare: str) -> Any:
+    """The part of a response that ``compare`` says must be the same on both servers."""
+    if "error" in result:
+        return {"error": result["error"]}
+    if compare == "fault":
+        return {"status": result["status"]}
+    ctype = [v for k, v in result["headers"] if k == "content-type"]
+    if compare == "status":
+        return {"status": result["status"], "content-type": ctype}
+    if compare in ("exact", "reason"):
+        view = {"status": result["status"], "body": result["body"], "headers": result["headers"]}
+        if compare == "reason":
+            view["reason"] = result["reason"]
+        return view
+    if compare.startswith("regex:"):
+        text = result["body"].decode()
+        return {"status": result["status"], "matches": re.fullmatch(compare[6:], text) is not None}
+    body = json.loads(result["body"]) if result["body"] else None
+    if compare == "json":
+        return {"status": result["status"], "json": body}
+    assert compare.startswith("json:"), compare
+    return {"status": result["status"], compare: _dig(body, compare[5:])}
+
+
+def _run(base_url: str, case: dict[str, Any], mappings: list[dict[str, Any]]) -> list[Any]:
+    with httpx.Client(base_url=base_url, timeout=10) as admin:
+        assert admin.post("/__admin/reset").status_code == 200
+        for mapping in mappings:
+            r = admin.post("/__admin/mappings", json=mapping)
+            assert r.status_code == 201, r.text
+    views = []
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        for step in case["steps"]:
+            views.append(_view(_send(client, step), step["compare"]))
+    return views
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_same_as_wiremock(case: dict[str, Any], wiremock: WireMockProcess, stub_server: StubServer) -> None:
+    mappings = _prepare(case)
+    expected = _run(wiremock.url, case, mappings)
+    actual = _run(stub_server.url, case, mappings)
+    for step, exp, act in zip(case["steps"], expected, actual):
+        assert act == exp, f"{step['method']} {step['path']} ({step['compare']})"
+
+
+def test_the_table_covers_the_grammar() -> None:
+    text = json.dumps(CASES, default=repr)
+    for operator in (
+        "equalTo",
+        "caseInsensitive",
+        "contains",
+        "doesNotContain",
+        "matches",
+        "doesNotMatch",
+        "absent",
+        "anything",
+        "not",
+        "and",
+        "or",
+        "equalToJson",
+        "ignoreArrayOrder",
+        "ignoreExtraElements",
+        "json-unit.any-string",
+        "matchesJsonPath",
+        "matchesJsonSchema",
+        "equalToXml",
+        "matchesXPath",
+        "before",
+        "after",
+        "equalToDateTime",
+        "binaryEqualTo",
+        "hasExactly",
+        "includes",
+        "urlPathTemplate",
+        "pathParameters",
+        "cookies",
+        "basicAuth",
+        "formParameters",
+        "multipartPatterns",
+        "priority",
+        "scenarioName",
+        "bodyFileName",
+        "base64Body",
+        "jsonBody",
+        "chunkedDribbleDelay",
+        "delayDistribution",
+        "response-template",
+    ):
+        assert f'"{operator}"' in text or operator in text, operator
+    assert len(CASES) >= 60
