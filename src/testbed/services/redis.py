@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import redis as redis_py
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from testbed.config import ServiceSettings
 from testbed.errors import ServerDiedError, ServerStartError
@@ -151,8 +153,10 @@ class RedisServer:
         return self
 
     def _ready(self) -> bool:
-        with redis_py.Redis(host=LOOPBACK, port=self.port, password=self.password,
-                            socket_connect_timeout=1, socket_timeout=2) as r:
+        # No client-side retries: a refused connection must return to the 5 ms poll loop (which also
+        # notices a server that exited), not back off inside redis-py for seconds.
+        with redis_py.Redis(host=LOOPBACK, port=self.port, password=self.password, socket_connect_timeout=1,
+                            socket_timeout=2, retry=Retry(NoBackoff(), 0)) as r:
             return bool(r.ping())
 
     def check_alive(self, what: str = "the test") -> None:
