@@ -1,0 +1,157 @@
+"""EventRecorder: the ``events`` object a test uses: listen before the action, expect after it.
+
+It owns one backend connection per broker (opened on first use) and one EventCapture per topic listened
+to. ``expect`` on a topic nobody listened to is an error, not an empty wait: listening after the action
+would race with the publisher, and the test would pass or fail by luck.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from testbed.errors import TestbedError
+from testbed.events import names
+from testbed.events.backend import Backend
+from testbed.events.capture import CapturedMessage, Decoder, EventCapture, decode_payload
+from testbed.events.matchers import Matcher
+
+BackendFactory = Callable[[], Backend]
+
+
+class EventsUsageError(TestbedError):
+    """The events API was used in a way that cannot give a reliable answer."""
+
+    boundary = "events"
+
+
+def encode_payload(payload: Any) -> bytes:
+    """bytes as they are, str as UTF-8, anything else as JSON."""
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode()
+    return json.dumps(payload).encode()
+
+
+class EventRecorder:
+    """Listen to topics on real brokers before the action, then wait for what the code published."""
+
+    def __init__(self, backends: Mapping[str, BackendFactory], *, default_backend: str | None = None,
+                 worker: str | None = None, nodeid: str = "") -> None:
+        self._factories = dict(backends)
+        self.default_backend = default_backend
+        self.worker = worker
+        self.nodeid = nodeid
+        self._backends: dict[str, Backend] = {}
+        self._captures: dict[tuple[str, str], EventCapture] = {}
+
+    def _backend_name(self, backend: str | None) -> str:
+        name = backend or self.default_backend
+        if name is None:
+            raise EventsUsageError(
+                f"no backend given and no default: pass backend= one of {', '.join(sorted(self._factories))}."
+            )
+        if name not in self._factories:
+            raise EventsUsageError(
+                f"unknown backend {name!r}; available: {', '.join(sorted(self._factories))}."
+            )
+        return name
+
+    def backend(self, name: str | None = None) -> Backend:
+        """The connection to one broker (opened, and its server started, on first use)."""
+        name = self._backend_name(name)
+        if name not in self._backends:
+            self._backends[name] = self._factories[name]()
+        return self._backends[name]
+
+    def listen(self, topic: str, *, backend: str | None = None, decoder: Decoder = decode_payload,
+               **options: Any) -> EventCapture:
+        """Start capturing ``topic`` now; returns once the broker confirmed the subscription.
+
+        Backends: "nats" (subject, wildcards allowed), "jetstream" (a subject stored by a stream;
+        ``stream=`` optional), "rabbitmq" (a routing key on ``exchange=`` (default "amq.topic")),
+        "redis" (a pub/sub channel), "redis-stream" (a stream key). Listening twice returns the same capture.
+        """
+        name = self._backend_name(backend)
+        key = (name, topic)
+        if key in self._captures:
+            return self._captures[key]
+        be = self.backend(name)
+        capture = EventCapture(topic, name, be.source, decoder=decoder, diagnose=getattr(be, "diagnose", None))
+        be.subscribe(capture, **options)
+        self._captures[key] = capture
+        return capture
+
+    def capture(self, topic: str, backend: str | None = None, *, api: str = "expect") -> EventCapture:
+        """The capture listening to ``topic``; a clear error when there is none."""
+        if backend is not None:
+            found = self._captures.get((self._backend_name(backend), topic))
+            candidates = [found] if found else []
+        else:
+            candidates = [c for (_, t), c in self._captures.items() if t == topic]
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            raise EventsUsageError(
+                f"events.{api}({topic!r}): listened to on several backends "
+                f"({', '.join(c.backend for c in candidates)}); pass backend=."
+            )
+        listened = ", ".join(f"{t!r} ({b})" for b, t in self._captures) or "nothing"
+        hint = backend or self.default_backend or "nats"
+        raise EventsUsageError(
+            f"events.{api}({topic!r}): nothing listens to {topic!r} (listening to: {listened}). Call "
+            f"events.listen({topic!r}, backend={hint!r}) before the action that publishes: listening afterwards "
+            "would race with the publisher and miss messages."
+        )
+
+    def expect(self, topic: str, match: Matcher = None, timeout: float = 5.0, *,
+               backend: str | None = None) -> Any:
+        """Wait for the first message on ``topic`` matching ``match``; return its decoded payload."""
+        __tracebackhide__ = True
+        return self.capture(topic, backend).expect(match, timeout)
+
+    def expect_message(self, topic: str, match: Matcher = None, timeout: float = 5.0, *,
+                       backend: str | None = None) -> CapturedMessage:
+        """Like expect, but the whole message: payload, raw bytes, headers, actual topic."""
+        __tracebackhide__ = True
+        return self.capture(topic, backend, api="expect_message").expect_message(match, timeout)
+
+    def expect_count(self, topic: str, count: int, match: Matcher = None, timeout: float = 5.0,
+                     within: float = 0.0, *, backend: str | None = None) -> list[CapturedMessage]:
+        """Wait until exactly ``count`` matching messages arrived (and, with ``within``, no more follow)."""
+        __tracebackhide__ = True
+        return self.capture(topic, backend, api="expect_count").expect_count(count, match, timeout, within)
+
+    def assert_none(self, topic: str, match: Matcher = None, within: float = 0.5, *,
+                    backend: str | None = None) -> None:
+        """Fail if a message matching ``match`` arrives on ``topic`` within ``within`` seconds."""
+        __tracebackhide__ = True
+        self.capture(topic, backend, api="assert_none").assert_none(match, within)
+
+    def messages(self, topic: str, *, backend: str | None = None) -> list[CapturedMessage]:
+        """Every message captured on ``topic`` so far."""
+        return self.capture(topic, backend, api="messages").messages
+
+    def publish(self, topic: str, payload: Any, *, backend: str | None = None,
+                headers: Mapping[str, str] | None = None, **options: Any) -> None:
+        """Publish a message (bytes as-is, str as UTF-8, else JSON) through the same broker connection."""
+        self.backend(backend).publish(topic, encode_payload(payload), headers, **options)
+
+    def name(self, base: str, sep: str = ".") -> str:
+        """A topic/queue/stream name unique to this xdist worker and this test (see events.names)."""
+        return names.scoped_name(base, worker=self.worker, nodeid=self.nodeid, sep=sep)
+
+    def close(self) -> None:
+        """Unsubscribe everything and close every broker connection."""
+        backends, self._backends = self._backends, {}
+        self._captures.clear()
+        errors: list[BaseException] = []
+        for be in backends.values():
+            try:
+                be.close()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]

