@@ -103,6 +103,11 @@ class XdistHooks:
         if _postgres_configured(_settings(config)):
             server = _start_postgres(config)
             node.workerinput[_WORKERINPUT_PG] = json.dumps(PostgresEndpoint.of(server).to_dict())
+        _testbed_brokers_configure_node(node)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        _testbed_brokers_unconfigure(config)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -111,10 +116,19 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         return
     terminalreporter.section("testbed services")
     for info in started:
+        extra = f"; data on {info['data']}; template cache {info['cache']}" if "data" in info else ""
         terminalreporter.write_line(
-            f"{info['engine']} {info['version']} from {info['binary']} ({info['source']}); "
-            f"data on {info['data']}; template cache {info['cache']}"
+            f"{info['engine']} {info['version']} from {info['binary']} ({info['source']}){extra}"
         )
+
+
+def _record_started(config: pytest.Config, engine: str, endpoint: Any) -> None:
+    """Remember a server this process started, for the end-of-session summary."""
+    names = {"redis": "Redis", "nats": "NATS", "rabbitmq": "RabbitMQ", "mysql": "MariaDB/MySQL"}
+    config.stash.setdefault(_started_key, []).append({
+        "engine": names.get(engine, engine), "version": str(getattr(endpoint, "version", "?")),
+        "binary": str(getattr(endpoint, "binary", "?")), "source": str(getattr(endpoint, "source", "?")),
+    })
 
 
 # -- fixtures: PostgreSQL ----------------------------------------------------------------------------
@@ -374,7 +388,6 @@ def _brokers_endpoint_from_controller(config: pytest.Config, engine: str) -> _Br
     return rabbitmq.RabbitMQEndpoint.from_dict(handed[engine])
 
 
-@pytest.hookimpl(specname="pytest_configure_node", optionalhook=True)
 def _testbed_brokers_configure_node(node: _BrokersAny) -> None:
     """xdist controller: start the brokers listed in [tool.testbed] services once, hand them to workers."""
     config = node.config
@@ -388,10 +401,10 @@ def _testbed_brokers_configure_node(node: _BrokersAny) -> None:
         if engine not in started:
             vhosts = tuple(worker_vhost(f"gw{i}") for i in range(workers))
             started[engine] = _brokers_start(engine, settings, vhosts)
+            _record_started(config, engine, started[engine][0])
     node.workerinput["testbed_brokers"] = {e: started[e][0].to_dict() for e in wanted}
 
 
-@pytest.hookimpl(specname="pytest_unconfigure", trylast=True)
 def _testbed_brokers_unconfigure(config: pytest.Config) -> None:
     for _endpoint, stop in config.stash.get(_brokers_started_key, {}).values():
         stop()
@@ -407,6 +420,7 @@ def _brokers_session_server(request: pytest.FixtureRequest, engine: str) -> _Bro
 
     vhosts = (worker_vhost(_brokers_worker_id(request.config)),)
     endpoint, stop = _brokers_start(engine, _brokers_settings(request.config), vhosts)
+    _record_started(request.config, engine, endpoint)
     try:
         yield endpoint
     finally:

@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-
 _COMMIT_POINT = "testbed_commit"
 
 

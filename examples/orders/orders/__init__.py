@@ -1,0 +1,1 @@
+"""The orders service: POST /orders charges a payment gateway, stores the order, publishes OrderCreated."""

@@ -1,0 +1,70 @@
+"""The orders suite's fixtures: the real app on a real socket, wired to testbed's services."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from orders.app import Settings, create_app
+from orders.server import RunningServer
+
+from testbed.events.names import scoped_name
+
+
+@pytest.fixture
+def order_subject(request: pytest.FixtureRequest) -> str:
+    """A NATS subject of this test's own, so parallel workers and earlier tests never share messages."""
+    worker = getattr(request.config, "workerinput", {}).get("workerid")
+    return scoped_name("orders.created", worker=worker, nodeid=request.node.nodeid)
+
+
+@pytest.fixture
+def order_created(events, order_subject):  # type: ignore[no-untyped-def]
+    """Listening on the broker before the action: nothing the app publishes is missed."""
+    return events.listen(order_subject)
+
+
+@pytest.fixture
+def app_settings(db_url: str, http_stub, nats_url: str, order_subject: str) -> Settings:  # type: ignore[no-untyped-def]
+    return Settings(database_url=db_url, payment_url=http_stub.url, nats_url=nats_url,
+                    order_created_subject=order_subject, payment_timeout=0.5, payment_attempts=3,
+                    pool_size=3, pool_timeout=1.0)
+
+
+@pytest.fixture
+def orders_api(app_settings: Settings) -> Iterator[str]:
+    """The orders service served by uvicorn on a free loopback port; its URL."""
+    app = create_app(app_settings)
+    server = RunningServer(app)
+    yield server.url
+    server.stop()
+    app.state.close()  # disposes the pool: testbed's leak check would fail the test otherwise
+
+
+@pytest.fixture
+def client(orders_api: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=orders_api, timeout=10) as c:
+        yield c
+
+
+BOUNDARIES = {"test_repository.py": "repository", "test_payment_client.py": "HTTP client",
+              "test_http_api.py": "HTTP API", "test_events.py": "events"}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    """Per-boundary counts, for `make demo`'s summary."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") not in ("call", "setup") or not hasattr(report, "nodeid"):
+                continue
+            if outcome == "passed" and report.when != "call":
+                continue
+            name = BOUNDARIES.get(report.nodeid.split("::")[0].rsplit("/", 1)[-1], "other")
+            counts.setdefault(name, {}).setdefault(outcome, 0)
+            counts[name][outcome] += 1
+    if counts:
+        terminalreporter.section("tests per boundary")
+        for name, by in counts.items():
+            terminalreporter.write_line(f"{name}: " + ", ".join(f"{n} {o}" for o, n in by.items()))
