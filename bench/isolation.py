@@ -58,6 +58,7 @@ from typing import Any
 
 import psycopg
 
+from testbed.errors import LeakError
 from testbed.provision import postgres
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
@@ -131,6 +132,7 @@ class Part1:
         self.plain = self.endpoint.connect(PLAIN_DB)
         self.truncate_all_sql = "TRUNCATE " + ", ".join(f"t{i}" for i in range(TABLES)) + " RESTART IDENTITY CASCADE"
         self.peer_counter = 0
+        self.clone_false_leaks = 0
 
     def close(self) -> None:
         self.plain.close()
@@ -144,7 +146,15 @@ class Part1:
         t1 = time.perf_counter()
         test_body(ctx.connection, commit=strategy != "rollback")
         t2 = time.perf_counter()
-        self.db.end(ctx)
+        try:
+            self.db.end(ctx)
+        except LeakError:
+            # The clone's leak probe can still see the backend of the test's own connection, closed a
+            # moment ago (backends exit asynchronously): a false positive. end() has dropped the clone
+            # before raising, so the timing is complete; count it and report it.
+            if strategy != "clone":
+                raise
+            self.clone_false_leaks += 1
         t3 = time.perf_counter()
         return (t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000
 
@@ -202,7 +212,7 @@ class Part1:
         return int(row[0]) if row else -1
 
 
-def part1(reps: int, warmup: int, with_peer: bool, root: Path) -> dict[str, Timings]:
+def part1(reps: int, warmup: int, with_peer: bool, root: Path) -> tuple[dict[str, Timings], int]:
     (root / "migrations").mkdir()
     (root / "migrations" / "001_schema.sql").write_text(schema_sql(TABLES))
     results: dict[str, Timings] = {}
@@ -228,7 +238,7 @@ def part1(reps: int, warmup: int, with_peer: bool, root: Path) -> dict[str, Timi
                     results[name].teardown.append(teardown)
         finally:
             bench.close()
-    return results
+    return results, bench.clone_false_leaks
 
 
 # -- part 2: real pytest suites ---------------------------------------------------------------------
@@ -405,7 +415,7 @@ def main() -> int:
     with scratch() as (root, shm):
         os.environ["TESTBED_CACHE_DIR"] = str(root / "cache")  # a private cache, warmed by the warm-up
         (root / "part1").mkdir()
-        p1 = part1(reps, warmup, problem is None, root / "part1")
+        p1, clone_false_leaks = part1(reps, warmup, problem is None, root / "part1")
         p2: dict[str, list[dict[str, float]]] = {}
         if problem is None:
             try:
@@ -426,6 +436,9 @@ def main() -> int:
               f"{percentile(t.body, 0.9):>9.2f}")
     body_extra = statistics.median(p1["truncate"].body) - statistics.median(p1["rollback"].body)
     print(f"truncate's body - rollback's body (dirty-tracking triggers + real commit): {body_extra:.2f} ms")
+    if clone_false_leaks:
+        print(f"clone: {clone_false_leaks} test(s) got a LeakError naming the test's own, already closed "
+              "connection (its backend had not exited yet); timed all the same")
 
     print(f"\nPart 2: {suite_tests}-test suite ({SUITE_TABLES} tables), per-test overhead from pytest's "
           f"setup + teardown, median over tests 2..N ({suite_runs} interleaved run(s) per suite; ms)")
