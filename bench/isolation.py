@@ -45,6 +45,7 @@ import os
 import pwd
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -288,6 +289,20 @@ migrations = "migrations"
 """
 
 
+def stop_leftover_servers(*folders: Path) -> None:
+    """Fast-stop any PostgreSQL still running from these folders (a peer run killed by its timeout)."""
+    for folder in folders:
+        for pidfile in folder.rglob("postmaster.pid"):
+            try:
+                pid = int(pidfile.read_text().split()[0])
+                os.kill(pid, signal.SIGINT)  # SIGINT = fast shutdown
+            except (OSError, ValueError, IndexError):
+                continue
+            deadline = time.monotonic() + 10
+            while pidfile.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+
 def peer_problem() -> str | None:
     """Why pytest-postgresql cannot run here, or None."""
     try:
@@ -398,6 +413,7 @@ def scratch() -> Iterator[tuple[Path, Path]]:
     try:
         yield root, shm
     finally:
+        stop_leftover_servers(root, shm)
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(shm, ignore_errors=True)
 
@@ -424,7 +440,7 @@ def main() -> int:
                 problem = f"pytest-postgresql suite failed: {str(exc).splitlines()[0]}"
                 print(problem)
         if not p2:
-            p2 = part2(suite_runs, suite_tests, False, root / "part2", shm)
+            p2 = part2(suite_runs, suite_tests, False, root / "part2-testbed-only", shm)
 
     med = {name: statistics.median(t.overhead) for name, t in p1.items()}
     print(f"\nPart 1: per-test overhead on a {TABLES}-table schema, one server ({reps} interleaved reps per "

@@ -30,6 +30,7 @@ import os
 import pwd
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -111,6 +112,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
+def stop_leftover_servers(*folders: Path) -> None:
+    """Fast-stop any PostgreSQL still running from these folders (a peer run killed by its timeout)."""
+    for folder in folders:
+        for pidfile in folder.rglob("postmaster.pid"):
+            try:
+                pid = int(pidfile.read_text().split()[0])
+                os.kill(pid, signal.SIGINT)  # SIGINT = fast shutdown
+            except (OSError, ValueError, IndexError):
+                continue
+            deadline = time.monotonic() + 10
+            while pidfile.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+
 class Workspace:
     """The suites, output files and caches of one benchmark run, in one folder removed at the end."""
 
@@ -144,6 +159,7 @@ class Workspace:
                 p.chmod(0o755 if p.is_dir() else 0o644)
 
     def remove(self) -> None:
+        stop_leftover_servers(self.root, self.shm)
         shutil.rmtree(self.root, ignore_errors=True)
         shutil.rmtree(self.shm, ignore_errors=True)
 
@@ -218,7 +234,7 @@ def main() -> int:
     try:
         ws.write()
         # Warm-up, untimed: builds testbed's cluster cache, loads binaries and Python files into the page cache.
-        for kind in kinds:
+        for kind in list(kinds):
             try:
                 run_suite(kind, ws, "warmup")
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
