@@ -60,7 +60,7 @@ from typing import Any
 import psycopg
 
 from testbed.errors import LeakError
-from testbed.provision import postgres
+from testbed.provision import RunningPostgres, postgres
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 PEER_USER = "postgres"
@@ -86,7 +86,7 @@ def schema_sql(tables: int) -> str:
     return "".join(out)
 
 
-def test_body(conn: psycopg.Connection[Any], commit: bool) -> None:
+def run_test_body(conn: psycopg.Connection[Any], commit: bool) -> None:
     """The test: 4 rows into t0, 3 into t1 referencing them, 3 into t2 (10 round trips)."""
     parents = [conn.execute("INSERT INTO t0 (name, created_at) VALUES ('p', now()) RETURNING id").fetchone()[0]
                for _ in range(4)]
@@ -117,10 +117,10 @@ class Timings:
         return [s + t for s, t in zip(self.setup, self.teardown)]
 
 
-class Part1:
+class SameServerVariants:
     """The five per-test variants against one testbed server."""
 
-    def __init__(self, running: Any) -> None:
+    def __init__(self, running: RunningPostgres) -> None:
         self.running = running
         self.db = running.database
         self.endpoint = running.endpoint
@@ -145,7 +145,7 @@ class Part1:
         t0 = time.perf_counter()
         ctx = self.db.begin(name, strategy, leak_check=True)
         t1 = time.perf_counter()
-        test_body(ctx.connection, commit=strategy != "rollback")
+        run_test_body(ctx.connection, commit=strategy != "rollback")
         t2 = time.perf_counter()
         try:
             self.db.end(ctx)
@@ -161,7 +161,7 @@ class Part1:
 
     def run_truncate_all(self, name: str) -> tuple[float, float, float]:
         t1 = time.perf_counter()
-        test_body(self.plain, commit=True)
+        run_test_body(self.plain, commit=True)
         t2 = time.perf_counter()
         self.plain.execute(self.truncate_all_sql)
         self.plain.commit()
@@ -181,7 +181,7 @@ class Part1:
         janitor.init()
         conn = psycopg.connect(dbname=dbname, user="postgres", password=ep.password, host=ep.host, port=ep.port)
         t1 = time.perf_counter()
-        test_body(conn, commit=True)
+        run_test_body(conn, commit=True)
         t2 = time.perf_counter()
         conn.close()
         janitor.drop()
@@ -213,12 +213,12 @@ class Part1:
         return int(row[0]) if row else -1
 
 
-def part1(reps: int, warmup: int, with_peer: bool, root: Path) -> tuple[dict[str, Timings], int]:
+def run_same_server(reps: int, warmup: int, with_peer: bool, root: Path) -> tuple[dict[str, Timings], int]:
     (root / "migrations").mkdir()
     (root / "migrations" / "001_schema.sql").write_text(schema_sql(TABLES))
     results: dict[str, Timings] = {}
     with postgres(migrations="migrations", root=root, binary=PG_BIN) as running:
-        bench = Part1(running)
+        bench = SameServerVariants(running)
         try:
             variants = bench.variants(with_peer)
             results = {name: Timings() for name in variants}
@@ -388,7 +388,7 @@ def run_suite(kind: str, root: Path, shm: Path, cache: Path, rep: str) -> dict[s
     }
 
 
-def part2(runs: int, tests: int, with_peer: bool, root: Path, shm: Path) -> dict[str, list[dict[str, float]]]:
+def run_suites(runs: int, tests: int, with_peer: bool, root: Path, shm: Path) -> dict[str, list[dict[str, float]]]:
     write_suites(root, tests)
     kinds = ["testbed", "peer"] if with_peer else ["testbed"]
     results: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
@@ -431,16 +431,16 @@ def main() -> int:
     with scratch() as (root, shm):
         os.environ["TESTBED_CACHE_DIR"] = str(root / "cache")  # a private cache, warmed by the warm-up
         (root / "part1").mkdir()
-        p1, clone_false_leaks = part1(reps, warmup, problem is None, root / "part1")
+        p1, clone_false_leaks = run_same_server(reps, warmup, problem is None, root / "part1")
         p2: dict[str, list[dict[str, float]]] = {}
         if problem is None:
             try:
-                p2 = part2(suite_runs, suite_tests, True, root / "part2", shm)
+                p2 = run_suites(suite_runs, suite_tests, True, root / "part2", shm)
             except (RuntimeError, subprocess.TimeoutExpired) as exc:
                 problem = f"pytest-postgresql suite failed: {str(exc).splitlines()[0]}"
                 print(problem)
         if not p2:
-            p2 = part2(suite_runs, suite_tests, False, root / "part2-testbed-only", shm)
+            p2 = run_suites(suite_runs, suite_tests, False, root / "part2-testbed-only", shm)
 
     med = {name: statistics.median(t.overhead) for name, t in p1.items()}
     print(f"\nPart 1: per-test overhead on a {TABLES}-table schema, one server ({reps} interleaved reps per "
