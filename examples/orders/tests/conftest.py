@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Iterator
 
 import httpx
@@ -66,5 +68,23 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: igno
             counts[name][outcome] += 1
     if counts:
         terminalreporter.section("tests per boundary")
-        for name, by in counts.items():
+        for name, by in sorted(counts.items()):
             terminalreporter.write_line(f"{name}: " + ", ".join(f"{n} {o}" for o, n in by.items()))
+        terminalreporter.write_line(f"random order: {SEED_VAR}={os.environ.get(SEED_VAR)} replays it")
+
+
+SEED_VAR = "ORDERS_TEST_SEED"
+
+
+def pytest_configure(config):  # type: ignore[no-untyped-def]
+    # Random order, same for every xdist worker (they inherit the env var set here, in the controller).
+    if not hasattr(config, "workerinput"):
+        os.environ.setdefault(SEED_VAR, str(random.randrange(1 << 30)))
+
+
+def pytest_collection_modifyitems(session, config, items):  # type: ignore[no-untyped-def]
+    random.Random(int(os.environ[SEED_VAR])).shuffle(items)
+
+
+def pytest_report_header(config):  # type: ignore[no-untyped-def]
+    return f"orders suite in random order: {SEED_VAR}={os.environ[SEED_VAR]} replays it"
