@@ -21,11 +21,11 @@ from testbed.config import ISOLATION_STRATEGIES, Settings, load_settings
 from testbed.errors import ConfigError
 from testbed.isolation.worker import TestContext, WorkerDatabase
 from testbed.provision import start_postgres
-from testbed.services.postgres import PostgresEndpoint, PostgresServer
+from testbed.services.postgres import ExistingPostgres, PostgresEndpoint, PostgresServer
 
 MARKER_KWARGS = frozenset({"isolation", "leak_check", "reason", "fail_on_unmatched"})
 _settings_key = pytest.StashKey[Settings]()
-_pg_server_key = pytest.StashKey[PostgresServer]()
+_pg_server_key = pytest.StashKey["PostgresServer | ExistingPostgres"]()
 _started_key = pytest.StashKey[list[dict[str, str]]]()
 _WORKERINPUT_PG = "testbed_postgres"
 
@@ -80,7 +80,7 @@ def _settings(config: pytest.Config) -> Settings:
     return config.stash[_settings_key]
 
 
-def _start_postgres(config: pytest.Config) -> PostgresServer:
+def _start_postgres(config: pytest.Config) -> PostgresServer | ExistingPostgres:
     if _pg_server_key not in config.stash:
         settings = _settings(config)
         server = start_postgres(settings.service("postgres"), settings.root)
@@ -102,7 +102,7 @@ class XdistHooks:
         config = node.config
         if _postgres_configured(_settings(config)):
             server = _start_postgres(config)
-            node.workerinput[_WORKERINPUT_PG] = json.dumps(PostgresEndpoint.of(server).to_dict())
+            node.workerinput[_WORKERINPUT_PG] = json.dumps(server.endpoint().to_dict())
         _testbed_brokers_configure_node(node)
 
     @pytest.hookimpl(trylast=True)
@@ -174,7 +174,7 @@ def testbed_postgres_endpoint(pytestconfig: pytest.Config) -> PostgresEndpoint:
     workerinput = getattr(pytestconfig, "workerinput", None)
     if workerinput and _WORKERINPUT_PG in workerinput:
         return PostgresEndpoint.from_dict(json.loads(workerinput[_WORKERINPUT_PG]))
-    return PostgresEndpoint.of(_start_postgres(pytestconfig))
+    return _start_postgres(pytestconfig).endpoint()
 
 
 @pytest.fixture(scope="session")

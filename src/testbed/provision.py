@@ -9,6 +9,7 @@ Usable without pytest; the plugin calls the same functions.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,15 +20,21 @@ from testbed.errors import ConfigError, MigrationError
 from testbed.isolation.worker import WorkerDatabase
 from testbed.schema.migrations import migration_source
 from testbed.schema.template import content_key, install_bookkeeping
-from testbed.services.postgres import TEMPLATE_DB, PostgresEndpoint, PostgresServer
+from testbed.services.postgres import TEMPLATE_DB, ExistingPostgres, PostgresServer
 
 
-def start_postgres(settings: ServiceSettings, root: Path) -> PostgresServer:
-    """Start a server whose template database holds the migrated schema (from cache when unchanged)."""
+def start_postgres(settings: ServiceSettings, root: Path) -> PostgresServer | ExistingPostgres:
+    """Start a server whose template database holds the migrated schema (from cache when unchanged).
+
+    With runner = "existing", use the server at ``url`` instead: the template is built there once per
+    migrations hash and kept for the next run.
+    """
+    if settings.runner == "existing":
+        return prepare_existing(settings, root)
     if settings.runner != "local":
         raise ConfigError(
-            f"[tool.testbed.postgres] runner = {settings.runner!r} is not available yet; only 'local' (a server "
-            "process testbed starts from a real binary) is. Remove `runner` to use it."
+            f"[tool.testbed.postgres] runner = {settings.runner!r} is not available yet; use 'local' (a server "
+            "process testbed starts from a real binary) or 'existing' (url = ...)."
         )
     source = migration_source(settings.migrations, root)
     key = content_key(source)
@@ -49,12 +56,56 @@ def start_postgres(settings: ServiceSettings, root: Path) -> PostgresServer:
         raise
 
 
+def prepare_existing(settings: ServiceSettings, root: Path) -> ExistingPostgres:
+    """Build (or reuse) the migrated template on an existing server; clean a killed run's databases."""
+    server = ExistingPostgres(settings)
+    server.check()
+    source = migration_source(settings.migrations, root)
+    key = content_key(source)
+    name = f"testbed_tpl_{key[:20]}"
+    lock = int(key[:15], 16)
+    with server.connect(autocommit=True) as admin:
+        _reap_existing(admin)
+        admin.execute("SELECT pg_advisory_lock(%s)", (lock,))  # concurrent runs build a template once
+        try:
+            if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                server.cache_hit = True
+            else:
+                building = f"{name}_b{os.getpid()}"
+                admin.execute(f'DROP DATABASE IF EXISTS "{building}"')
+                admin.execute(f'CREATE DATABASE "{building}" TEMPLATE template0')
+                endpoint = server.endpoint()
+                try:
+                    source.apply(endpoint.url(building), endpoint.conninfo(building))
+                    install_bookkeeping(endpoint.conninfo(building))
+                except BaseException:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
+                    raise
+                admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+                admin.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true')
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(%s)", (lock,))
+    server.template = name
+    return server
+
+
+def _reap_existing(admin: Any) -> None:
+    # Worker databases are testbed_r<owner pid>_...: drop those whose owner on this machine is gone.
+    from testbed.runners.reaper import process_start_time
+
+    rows = admin.execute(r"SELECT datname FROM pg_database WHERE datname LIKE 'testbed\_r%'").fetchall()
+    for (datname,) in rows:
+        pid = datname[len("testbed_r"):].split("_", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and process_start_time(int(pid)) is None:
+            admin.execute(f'DROP DATABASE IF EXISTS "{datname}" WITH (FORCE)')
+
+
 class RunningPostgres:
     """A started server plus one database cloned from the template, ready for an application."""
 
-    def __init__(self, server: PostgresServer, database: WorkerDatabase) -> None:
+    def __init__(self, server: PostgresServer | ExistingPostgres, database: WorkerDatabase) -> None:
         self.server = server
-        self.endpoint = PostgresEndpoint.of(server)
+        self.endpoint = server.endpoint()
         self.database = database
 
     @property
@@ -92,7 +143,7 @@ def postgres(
     server = start_postgres(settings, Path(root).resolve())
     database: WorkerDatabase | None = None
     try:
-        database = WorkerDatabase(PostgresEndpoint.of(server), "main")
+        database = WorkerDatabase(server.endpoint(), "main")
         yield RunningPostgres(server, database)
     finally:
         if database is not None:

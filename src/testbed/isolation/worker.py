@@ -31,7 +31,7 @@ from testbed.isolation.leaks import (
 )
 from testbed.isolation.rollback import SessionFactory, TestbedConnection
 from testbed.schema.template import is_testbed_database
-from testbed.services.postgres import TEMPLATE_DB, PostgresEndpoint
+from testbed.services.postgres import PostgresEndpoint
 
 RESET_LOCK_TIMEOUT = "10s"
 
@@ -44,10 +44,10 @@ SELECT pg_stat_get_db_numbackends((SELECT oid FROM pg_database WHERE datname = c
 """
 
 
-def worker_db_name(worker_id: str) -> str:
+def worker_db_name(worker_id: str, prefix: str = "testbed") -> str:
     """``testbed_gw0`` under pytest-xdist, ``testbed_main`` otherwise."""
     safe = "".join(ch if ch.isalnum() else "_" for ch in worker_id.lower())
-    return f"testbed_{safe}"
+    return f"{prefix}_{safe}"
 
 
 def clone_sql(name: str, template: str, major: int) -> str:
@@ -78,12 +78,12 @@ class WorkerDatabase:
 
     def __init__(self, endpoint: PostgresEndpoint, worker_id: str = "main") -> None:
         self.endpoint = endpoint
-        self.dbname = worker_db_name(worker_id)
+        self.dbname = worker_db_name(worker_id, endpoint.db_prefix)
         self._clone_counter = itertools.count(1)
         self._created: set[str] = set()
-        self.admin = endpoint.connect("postgres", autocommit=True)
+        self.admin = endpoint.connect(endpoint.maintenance_db, autocommit=True)
         self.admin.execute(f'DROP DATABASE IF EXISTS "{self.dbname}"')  # a leftover of a failed run
-        self.admin.execute(clone_sql(self.dbname, TEMPLATE_DB, endpoint.major))
+        self.admin.execute(clone_sql(self.dbname, endpoint.template, endpoint.major))
         self._created.add(self.dbname)
         self.conn = TestbedConnection.connect(**endpoint.conninfo(self.dbname), application_name="testbed")
         self._guard(self.conn, "use")
@@ -108,7 +108,7 @@ class WorkerDatabase:
         try:
             if strategy == "clone":
                 clone = f"{self.dbname}_c{next(self._clone_counter)}"
-                self.admin.execute(clone_sql(clone, TEMPLATE_DB, self.endpoint.major))
+                self.admin.execute(clone_sql(clone, self.endpoint.template, self.endpoint.major))
                 self._created.add(clone)
                 conn: psycopg.Connection[Any] = psycopg.connect(
                     **self.endpoint.conninfo(clone), application_name="testbed"

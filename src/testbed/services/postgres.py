@@ -23,9 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from testbed.config import ServiceSettings
-from testbed.errors import BinaryNotFoundError, ServerDiedError, ServerStartError, VersionMismatchError
+from testbed.errors import (
+    BinaryNotFoundError,
+    ConfigError,
+    ServerDiedError,
+    ServerStartError,
+    VersionMismatchError,
+)
 from testbed.runners import binaries
 from testbed.runners.binaries import Candidate
 from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
@@ -366,6 +373,9 @@ class PostgresServer:
         if self.process is not None:
             self.process.stop()
 
+    def endpoint(self) -> PostgresEndpoint:
+        return PostgresEndpoint.of(self)
+
     def check_alive(self, what: str = "the test") -> None:
         """Raise ServerDiedError with the log tail if the server process has exited."""
         if self.process is not None and not self.process.alive():
@@ -412,6 +422,84 @@ def running(settings: ServiceSettings, **start_kwargs: Any) -> Iterator[Postgres
         server.stop()
 
 
+class ExistingPostgres:
+    """A PostgreSQL server testbed did not start (runner = "existing"): reached by URL, never stopped.
+
+    testbed only creates databases there (a template per migrations hash, kept for the next run, and
+    per-run worker databases it drops), and refuses to touch any database without its marker.
+    """
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        if not settings.url:
+            raise ConfigError("[tool.testbed.postgres] runner = 'existing' needs url = 'postgresql://...'.")
+        self.settings = settings
+        self.info: dict[str, Any] = conninfo_to_dict(settings.url)
+        # Worker databases carry the owning process id, so a later run can tell a killed run's leftovers.
+        self.db_prefix = f"testbed_r{os.getpid()}"
+        self.version = ""
+        self.template = TEMPLATE_DB
+        self.cache_hit = False
+
+    def connect(self, dbname: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
+        info = dict(self.info)
+        if dbname:
+            info["dbname"] = dbname
+        try:
+            return psycopg.connect(**info, connect_timeout=5, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise ServerStartError(
+                f"cannot connect to the existing PostgreSQL at {self._where()}: {str(exc).strip()}. Check "
+                "[tool.testbed.postgres] url (or TESTBED_POSTGRES_URL), or remove runner = 'existing' to let "
+                "testbed start its own server.",
+                boundary="postgres",
+            ) from None
+
+    def _where(self) -> str:
+        return f"{self.info.get('host', 'localhost')}:{self.info.get('port', 5432)}"
+
+    def check(self) -> None:
+        """Version pin and privileges: testbed needs to create databases there."""
+        with self.connect(autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT current_setting('server_version'), rolsuper OR rolcreatedb FROM pg_roles "
+                "WHERE rolname = current_user"
+            ).fetchone()
+        assert row is not None
+        self.version = binaries.parse_version(str(row[0]))
+        if not binaries.version_matches(self.settings.version, self.version):
+            raise VersionMismatchError(
+                f"PostgreSQL {self.settings.version} requested, but the existing server at {self._where()} "
+                f"is {self.version}. Point url at a {self.settings.version} server or change "
+                "[tool.testbed.postgres] version.",
+                boundary="postgres",
+            )
+        if not row[1]:
+            raise ConfigError(
+                f"the role {self.info.get('user')!r} on {self._where()} may not create databases; testbed "
+                "needs CREATEDB (it creates a template and per-worker databases, and drops only those)."
+            )
+
+    def endpoint(self) -> PostgresEndpoint:
+        return PostgresEndpoint(
+            host=str(self.info.get("host") or "localhost"), port=int(self.info.get("port") or 5432),
+            socket_dir="", password=str(self.info.get("password") or ""), version=self.version,
+            binary="(existing server)", source=f"existing server at {self._where()}", pid=0,
+            start_time=None, log_path="", data_kind="existing", user=str(self.info.get("user") or SUPERUSER),
+            template=self.template, db_prefix=self.db_prefix,
+            maintenance_db=str(self.info.get("dbname") or "postgres"),
+        )
+
+    def stop(self) -> None:
+        """Nothing to stop: the server is not ours (worker databases are dropped by their owners)."""
+
+    def describe(self) -> Mapping[str, str]:
+        return {
+            "engine": "PostgreSQL", "version": self.version, "binary": "(existing server)",
+            "source": f"existing server at {self._where()}", "url": self.settings.url or "",
+            "data": "the existing server's", "cache": "hit" if self.cache_hit else "built",
+        }
+
+
 @dataclass(frozen=True)
 class PostgresEndpoint:
     """How to reach a running server: plain data, so the xdist controller can hand it to workers."""
@@ -423,10 +511,14 @@ class PostgresEndpoint:
     version: str
     binary: str
     source: str
-    pid: int
+    pid: int  # 0 for a server testbed did not start (runner = "existing")
     start_time: int | None
     log_path: str
     data_kind: str
+    user: str = SUPERUSER
+    template: str = TEMPLATE_DB
+    db_prefix: str = "testbed"  # worker databases are <db_prefix>_<worker>
+    maintenance_db: str = "postgres"
 
     @classmethod
     def of(cls, server: PostgresServer) -> PostgresEndpoint:
@@ -435,6 +527,7 @@ class PostgresEndpoint:
 
         return cls(
             host=LOOPBACK, port=server.port, socket_dir=str(server.socket_dir), password=server.password,
+            user=SUPERUSER,
             version=server.binary.version, binary=server.binary.path, source=server.binary.source,
             pid=server.process.pid, start_time=process_start_time(server.process.pid),
             log_path=str(server.process.log_path), data_kind=server.location.kind,
@@ -445,12 +538,20 @@ class PostgresEndpoint:
         return int(self.version.split(".")[0])
 
     def url(self, dbname: str = "postgres") -> str:
-        """A libpq URL over loopback TCP with the generated password."""
-        return f"postgresql://{SUPERUSER}:{self.password}@{self.host}:{self.port}/{dbname}"
+        """A libpq URL over TCP with the password."""
+        from urllib.parse import quote
+
+        auth = f"{quote(self.user)}:{quote(self.password)}" if self.password else quote(self.user)
+        return f"postgresql://{auth}@{self.host}:{self.port}/{dbname}"
 
     def conninfo(self, dbname: str = "postgres") -> dict[str, Any]:
-        """psycopg.connect keyword arguments over the private unix socket."""
-        return {"host": self.socket_dir, "port": self.port, "user": SUPERUSER, "dbname": dbname}
+        """psycopg.connect keyword arguments: the private unix socket, or TCP for an existing server."""
+        if self.socket_dir:
+            return {"host": self.socket_dir, "port": self.port, "user": self.user, "dbname": dbname}
+        info: dict[str, Any] = {"host": self.host, "port": self.port, "user": self.user, "dbname": dbname}
+        if self.password:
+            info["password"] = self.password
+        return info
 
     def connect(self, dbname: str = "postgres", **kwargs: Any) -> psycopg.Connection[Any]:
         self.check_alive("connecting")
@@ -461,6 +562,14 @@ class PostgresEndpoint:
             raise
 
     def alive(self) -> bool:
+        if not self.pid:  # not ours: reachable is all we can tell
+            import socket
+
+            try:
+                with socket.create_connection((self.host, self.port), timeout=2):
+                    return True
+            except OSError:
+                return False
         from testbed.runners.reaper import is_same_process
 
         return is_same_process(self.pid, self.start_time)
@@ -471,6 +580,11 @@ class PostgresEndpoint:
     def check_alive(self, what: str = "the test") -> None:
         """Raise ServerDiedError with the server's last log lines if it is gone."""
         if not self.alive():
+            if not self.pid:
+                raise ServerDiedError(
+                    f"the existing PostgreSQL at {self.host}:{self.port} no longer accepts connections ({what}).",
+                    boundary="postgres",
+                )
             raise ServerDiedError(
                 f"PostgreSQL (pid {self.pid}, port {self.port}) is no longer running ({what}). "
                 f"Its last log lines ({self.log_path}):\n{self.log_tail()}",
