@@ -43,7 +43,7 @@ TEMPLATE_DB = "testbed_template"
 # Registry of the databases testbed created on this server: the guard for truncate/drop/clone.
 ADMIN_DB = "testbed_admin"
 # Bumped whenever the install arguments or the data folder layout change, so old caches are not reused.
-CACHE_FORMAT = "1"
+CACHE_FORMAT = "2"
 BOUNDARY = "MariaDB"
 # Options that must be identical when the data folder is created and when the server runs on it
 # (InnoDB refuses, or rewrites files, when the system tablespace or redo log layout differs).
@@ -478,6 +478,10 @@ class MysqlServer:
             cur.execute(f"CREATE DATABASE `{ADMIN_DB}`")
             cur.execute(f"CREATE TABLE `{ADMIN_DB}`.owned (name VARCHAR(64) PRIMARY KEY, "
                         "created TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB")
+            # Write marks of the truncate strategy (see testbed.isolation.mysql): MEMORY, so a mark survives a
+            # rollback and never holds a lock beyond its statement.
+            cur.execute(f"CREATE TABLE `{ADMIN_DB}`.dirty (db VARCHAR(64) NOT NULL, tbl VARCHAR(64) NOT NULL, "
+                        "conn BIGINT UNSIGNED NOT NULL, PRIMARY KEY (db, tbl, conn)) ENGINE=MEMORY")
             cur.execute(f"CREATE DATABASE `{TEMPLATE_DB}`")
             cur.execute(f"INSERT INTO `{ADMIN_DB}`.owned (name) VALUES (%s)", (TEMPLATE_DB,))
 
@@ -600,3 +604,15 @@ def running_server(settings: ServiceSettings, **start_kwargs: Any) -> Iterator[M
         yield server.start(**start_kwargs)
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def running(settings: ServiceSettings | None = None, root: Path | None = None) -> Iterator[Any]:
+    """A migrated server plus a database copied from its template (``.url``), stopped on exit.
+
+    ``with testbed.services.mysql.running(settings) as m: m.url`` -- see testbed.provision_mysql.
+    """
+    from testbed.provision_mysql import running as _running  # the layers above services compose it
+
+    with _running(settings, root) as m:
+        yield m
