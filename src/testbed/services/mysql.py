@@ -497,7 +497,8 @@ class MysqlServer:
 
     def check_alive(self, what: str = "the test") -> None:
         """Raise ServerDiedError with the log tail if the server process has exited."""
-        if self.process is not None and not self.process.alive():
+        # A SIGKILLed server is a zombie until all its threads are gone; /proc says so before waitpid can.
+        if self.process is not None and (not self.process.alive() or process_start_time(self.process.pid) is None):
             raise self.process.died_error(f"{self.flavor} is gone ({what})")
 
     def log_tail(self, lines: int = 25) -> str:
