@@ -49,6 +49,7 @@ DIRTY_TABLE = f"`{ADMIN_DB}`.dirty"
 TRIGGER_PREFIX = "testbed_dirty_"
 # A test that leaves a transaction open on another connection must not hang DROP/TRUNCATE forever.
 LOCK_WAIT_TIMEOUT = 10
+LEAK_GRACE_SECONDS = 0.5
 _SAVEPOINT_TEST = "testbed_test"
 _SAVEPOINT_COMMIT = "testbed_commit"
 
@@ -460,11 +461,19 @@ class MysqlWorkerDatabase:
         if self._test_conn is not None and self._test_conn.open:
             mine.add(self._test_conn.thread_id())
         mine.add(self.admin().thread_id())
-        rows = self._exec(
+        sql = (
             "SELECT ID, USER, HOST, COMMAND, STATE, LEFT(COALESCE(INFO, ''), 200) FROM information_schema.PROCESSLIST "
-            "WHERE ID >= %s AND DB = %s", (ctx.first_connection_id, ctx.dbname)
+            "WHERE ID >= %s AND DB = %s"
         )
-        return [(int(r[0]), f"{r[1]}@{r[2]} {r[3]} {r[4] or ''} {r[5]}".strip()) for r in rows if int(r[0]) not in mine]
+        # A connection the client has just closed stays listed until its server thread sees the QUIT: give
+        # candidates a moment to go before calling them leaked (no wait at all when there are none).
+        deadline = time.monotonic() + LEAK_GRACE_SECONDS
+        while True:
+            rows = [r for r in self._exec(sql, (ctx.first_connection_id, ctx.dbname)) if int(r[0]) not in mine]
+            if not rows or time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        return [(int(r[0]), f"{r[1]}@{r[2]} {r[3]} {r[4] or ''} {r[5]}".strip()) for r in rows]
 
     def _end_rollback(self, ctx: TestContext) -> list[str]:
         conn = self._test_connection()
