@@ -29,6 +29,8 @@ from testbed.errors import ConfigError as _MysqlConfigError  # noqa: E402
 _MYSQL_WORKERINPUT = "testbed_mysql"
 _mysql_settings_key = pytest.StashKey[_MysqlSettings]()
 _mysql_server_key = pytest.StashKey[_MysqlAny]()
+_mysql_error_key = pytest.StashKey[str]()
+_MYSQL_WORKERINPUT_ERROR = "testbed_mysql_error"
 
 
 def _mysql_settings(config: pytest.Config) -> _MysqlSettings:
@@ -58,9 +60,20 @@ def pytest_testbed_mysql_configure_node(node: _MysqlAny) -> None:
     """xdist controller: start the server once and hand its address to every worker."""
     config = node.config
     if _mysql_configured(_mysql_settings(config)):
+        from testbed.errors import TestbedError
         from testbed.services.mysql import MysqlEndpoint
 
-        server = _start_mysql_once(config)
+        # A start-up failure (bad migration, missing binary) must fail the tests that need the server with
+        # its message, not crash the controller with an INTERNALERROR: hand the error to the workers.
+        if _mysql_error_key in config.stash:
+            node.workerinput[_MYSQL_WORKERINPUT_ERROR] = config.stash[_mysql_error_key]
+            return
+        try:
+            server = _start_mysql_once(config)
+        except TestbedError as exc:
+            config.stash[_mysql_error_key] = _mysql_json.dumps([type(exc).__name__, str(exc)])
+            node.workerinput[_MYSQL_WORKERINPUT_ERROR] = config.stash[_mysql_error_key]
+            return
         node.workerinput[_MYSQL_WORKERINPUT] = _mysql_json.dumps(MysqlEndpoint.of(server).to_dict())
 
 
@@ -87,6 +100,13 @@ def testbed_mysql_server(pytestconfig: pytest.Config) -> _MysqlAny:
 
     workerinput = getattr(pytestconfig, "workerinput", None)
     if workerinput is not None:
+        if _MYSQL_WORKERINPUT_ERROR in workerinput:
+            import testbed.errors
+
+            name, message = _mysql_json.loads(workerinput[_MYSQL_WORKERINPUT_ERROR])
+            error_class = getattr(testbed.errors, name, testbed.errors.TestbedError)
+            error = error_class(message.split("] ", 1)[-1], boundary=message[1:].split("] ", 1)[0])
+            raise error
         if _MYSQL_WORKERINPUT not in workerinput:
             raise _MysqlConfigError(
                 "a test uses MariaDB/MySQL under pytest-xdist, but the project does not configure it, so the "

@@ -169,3 +169,12 @@ def test_next(mysql_db):
         "*pymysql.err.OperationalError: (20*MySQL server*",  # 2006 gone away / 2013 lost connection
     ])
     assert "last log lines" in result.stdout.str()
+
+
+def test_broken_migration_errors_the_tests_with_file_and_line_under_xdist(project: pytest.Pytester) -> None:
+    (project.path / "migrations" / "003_broken.sql").write_text("CREATE TABLE ok (id INT);\nCREATE TABLE (;\n")
+    project.makepyfile(test_x="def test_one(mysql_db):\n    pass\n\ndef test_two(mysql_url):\n    pass\n")
+    result = project.runpytest_subprocess("-q", "-n", "2", timeout=120)
+    result.assert_outcomes(errors=2)  # not an INTERNALERROR of the controller
+    result.stdout.fnmatch_lines(["*MigrationError*[[]MariaDB migrations[]]*003_broken.sql:2 failed*(1064)*"])
+    assert "INTERNALERROR" not in result.stdout.str()
