@@ -151,10 +151,18 @@ def testbed_mysql_isolation(
     request: pytest.FixtureRequest, testbed_mysql_database: _MysqlAny
 ) -> _MysqlIterator[_MysqlAny]:
     """Per-test MariaDB/MySQL isolation by the test's strategy; fails the test if it broke isolation."""
+    from testbed.errors import TestbedError
+
     strategy, leak_check = _mysql_marker_options(request)
-    ctx = testbed_mysql_database.begin(request.node.nodeid, strategy, leak_check)
+    try:
+        ctx = testbed_mysql_database.begin(request.node.nodeid, strategy, leak_check)
+    except TestbedError as exc:
+        pytest.fail(f"{type(exc).__name__}: {exc}", pytrace=False)  # the message says it all; no frames of ours
     yield ctx
-    testbed_mysql_database.end(ctx)
+    try:
+        testbed_mysql_database.end(ctx)
+    except TestbedError as exc:
+        pytest.fail(f"{type(exc).__name__}: {exc}", pytrace=False)
 
 
 @pytest.fixture

@@ -503,7 +503,8 @@ class MysqlWorkerDatabase:
             problems.append(
                 f"{ctx.name} committed its transaction on the rollback-isolated connection (MySQL/MariaDB "
                 "commits DDL such as CREATE, ALTER, DROP, TRUNCATE or RENAME implicitly, and COMMIT sent as "
-                "SQL is a real commit), so a rollback could not undo its writes. testbed rebuilt the worker "
+                "SQL is a real commit; or the server rolled it back whole after a deadlock), so a rollback "
+                "could not be relied on to undo its writes. testbed rebuilt the worker "
                 "database so later tests are unaffected. Use @pytest.mark.testbed(isolation='clone') for "
                 "tests that run DDL, and conn.commit() (emulated) rather than executing COMMIT."
             )
