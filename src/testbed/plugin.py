@@ -80,7 +80,7 @@ def pytest_testbed_mysql_configure_node(node: _MysqlAny) -> None:
 @pytest.hookimpl(specname="pytest_terminal_summary")
 def pytest_testbed_mysql_terminal_summary(terminalreporter: _MysqlAny, config: pytest.Config) -> None:
     server = config.stash.get(_mysql_server_key, None)
-    if server is None or server.binary is None:
+    if server is None or not server.version:
         return
     info = server.describe()
     terminalreporter.write_line(

@@ -15,18 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from testbed.config import ServiceSettings
-from testbed.errors import MigrationError
+from testbed.errors import ConfigError, MigrationError
 from testbed.isolation.mysql import MysqlWorkerDatabase
 from testbed.schema.mysql_migrations import apply_migrations, content_key, migration_source
-from testbed.services.mysql import TEMPLATE_DB, MysqlEndpoint, MysqlServer
+from testbed.services.mysql import TEMPLATE_DB, ExistingMysqlServer, MysqlEndpoint, MysqlServer
 
 
-def start_mysql(settings: ServiceSettings, root: Path | None = None) -> MysqlServer:
+def start_mysql(settings: ServiceSettings, root: Path | None = None) -> MysqlServer | ExistingMysqlServer:
     """Start a server whose template database holds the migrated schema (from cache when unchanged)."""
     source = migration_source(settings.migrations, root or Path.cwd())
     key = content_key(source)
 
-    def build(server: MysqlServer) -> None:
+    def build(server: MysqlServer | ExistingMysqlServer) -> None:
         try:
             apply_migrations(source, server.socket_kwargs(TEMPLATE_DB), server.url(TEMPLATE_DB),
                              flavor=server.flavor)
@@ -36,6 +36,13 @@ def start_mysql(settings: ServiceSettings, root: Path | None = None) -> MysqlSer
                 boundary=exc.boundary,
             ) from None
 
+    if settings.runner == "existing":
+        return ExistingMysqlServer(settings).start(content_key=key, build_template=build)
+    if settings.runner != "local":
+        raise ConfigError(
+            f"[tool.testbed.mysql] runner = {settings.runner!r} is not supported for MariaDB/MySQL yet: use "
+            "'local' (a server from the system's binary) or 'existing' with url = 'mysql://...'."
+        )
     server = MysqlServer(settings)
     try:
         return server.start(content_key=key, build_template=build)
@@ -47,7 +54,7 @@ def start_mysql(settings: ServiceSettings, root: Path | None = None) -> MysqlSer
 class RunningMysql:
     """A started server plus one database copied from the migrated template, ready for an application."""
 
-    def __init__(self, server: MysqlServer, database: MysqlWorkerDatabase) -> None:
+    def __init__(self, server: MysqlServer | ExistingMysqlServer, database: MysqlWorkerDatabase) -> None:
         self.server = server
         self.endpoint = MysqlEndpoint.of(server)
         self.database = database

@@ -84,3 +84,24 @@ def test_names_are_valid_mysql_identifiers() -> None:
     assert len(trigger_name("INSERT", long_a)) <= 64
     assert trigger_name("INSERT", long_a) != trigger_name("INSERT", long_b)
     assert trigger_name("DELETE", "orders") == "testbed_dirty_del_orders"
+
+
+def test_existing_server_urls_round_trip_and_hide_the_password() -> None:
+    from testbed.services.mysql import ServerUrl
+
+    tcp = ServerUrl.parse("mysql://app:p%40ss@db.local:3307/")
+    assert (tcp.user, tcp.password, tcp.host, tcp.port, tcp.unix_socket) == ("app", "p@ss", "db.local", 3307, "")
+    assert tcp.url("testbed_gw0") == "mysql://app:p%40ss@db.local:3307/testbed_gw0"
+    assert tcp.connect_kwargs("x")["database"] == "x" and "unix_socket" not in tcp.connect_kwargs()
+    assert "p%40ss" not in tcp.redacted() and "***" in tcp.redacted()
+    sock = ServerUrl.parse("mysql://root@localhost/?unix_socket=/run/mysqld/mysqld.sock")
+    assert sock.connect_kwargs()["unix_socket"] == "/run/mysqld/mysqld.sock"
+    assert sock.url("db") == "mysql://root@localhost/db?unix_socket=/run/mysqld/mysqld.sock"
+
+
+def test_existing_server_url_must_be_mysql() -> None:
+    from testbed.errors import ConfigError
+    from testbed.services.mysql import ServerUrl
+
+    with pytest.raises(ConfigError, match=r"expected mysql://user:password@host:port/"):
+        ServerUrl.parse("postgresql://localhost/")

@@ -25,11 +25,19 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pymysql
 
 from testbed.config import ServiceSettings
-from testbed.errors import BinaryNotFoundError, ServerDiedError, ServerStartError, VersionMismatchError
+from testbed.errors import (
+    BinaryNotFoundError,
+    ConfigError,
+    GuardError,
+    ServerDiedError,
+    ServerStartError,
+    VersionMismatchError,
+)
 from testbed.runners import binaries
 from testbed.runners.binaries import Candidate
 from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
@@ -531,6 +539,155 @@ class MysqlServer:
 
 
 @dataclass(frozen=True)
+class ServerUrl:
+    """``mysql://user:password@host:port/?unix_socket=/path``: a server testbed did not start."""
+
+    user: str
+    password: str
+    host: str
+    port: int
+    unix_socket: str
+
+    @classmethod
+    def parse(cls, url: str) -> ServerUrl:
+        u = urlsplit(url)
+        if u.scheme.split("+")[0] not in ("mysql", "mariadb"):
+            raise ConfigError(
+                f"[tool.testbed.mysql] url = {url!r}: expected mysql://user:password@host:port/ "
+                "(or mysql://user@localhost/?unix_socket=/path/to/mysqld.sock)."
+            )
+        query = parse_qs(u.query)
+        return cls(
+            user=unquote(u.username or SUPERUSER), password=unquote(u.password or ""),
+            host=u.hostname or "localhost", port=u.port or 3306,
+            unix_socket=query.get("unix_socket", [""])[0],
+        )
+
+    def url(self, dbname: str = "") -> str:
+        auth = quote(self.user, safe="") + (":" + quote(self.password, safe="") if self.password else "")
+        where = f"{self.host}:{self.port}" if not self.unix_socket else self.host
+        tail = f"?unix_socket={self.unix_socket}" if self.unix_socket else ""
+        return f"mysql://{auth}@{where}/{dbname}{tail}"
+
+    def connect_kwargs(self, dbname: str | None = None) -> dict[str, Any]:
+        kw: dict[str, Any] = {"user": self.user, "password": self.password, "charset": "utf8mb4"}
+        if self.unix_socket:
+            kw.update(unix_socket=self.unix_socket, ssl_disabled=True)
+        else:
+            kw.update(host=self.host, port=self.port)
+        if dbname:
+            kw["database"] = dbname
+        return kw
+
+    def redacted(self) -> str:
+        return self.url().replace(quote(self.password, safe=""), "***") if self.password else self.url()
+
+
+class ExistingMysqlServer:
+    """A server that runs already (runner = "existing"): testbed neither starts nor stops it.
+
+    Its template database is kept between runs and rebuilt only when the migrations' content key changes
+    (stored in testbed_admin.meta); worker databases are replaced at the next session. testbed creates
+    only databases named testbed_*, and drops or truncates only those in its registry.
+    """
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        if not settings.url:
+            raise ConfigError("[tool.testbed.mysql] runner = 'existing' needs url = 'mysql://...'.")
+        self.settings = settings
+        self.target = ServerUrl.parse(settings.url)
+        self.flavor = BOUNDARY
+        self.version = ""
+        self.cache_hit = False
+        self.binary: Candidate | None = None
+        self.timings: dict[str, float] = {}
+
+    def connect(self, dbname: str | None = None, **kwargs: Any) -> pymysql.connections.Connection[Any]:
+        return pymysql.connect(**self.target.connect_kwargs(dbname), **kwargs)
+
+    def socket_kwargs(self, dbname: str | None = None) -> dict[str, Any]:
+        return self.target.connect_kwargs(dbname)
+
+    def url(self, dbname: str = "") -> str:
+        return self.target.url(dbname)
+
+    def start(
+        self, *, content_key: str = "empty", build_template: Callable[[ExistingMysqlServer], None] | None = None
+    ) -> ExistingMysqlServer:
+        t0 = time.perf_counter()
+        try:
+            conn = self.connect(autocommit=True, connect_timeout=5)
+        except pymysql.err.MySQLError as exc:
+            raise ServerStartError(
+                f"cannot reach the existing server {self.target.redacted()} configured in [tool.testbed.mysql] "
+                f"url: {exc}. Start it, fix the url, or remove runner = 'existing' to let testbed run its own.",
+                boundary=BOUNDARY,
+            ) from None
+        with contextlib.closing(conn), conn.cursor() as cur:
+            cur.execute("SELECT VERSION()")
+            full = str(cur.fetchone()[0])
+            self.flavor = "MariaDB" if "mariadb" in full.lower() else "MySQL"
+            self.version = binaries.parse_version(full)
+            want_flavor, want_version = split_pin(self.settings.version)
+            if (want_flavor and want_flavor != self.flavor.lower()) or not binaries.version_matches(
+                want_version, self.version
+            ):
+                raise VersionMismatchError(
+                    f"MariaDB/MySQL {self.settings.version} requested, but the existing server "
+                    f"{self.target.redacted()} is {self.flavor} {full}. Change [tool.testbed.mysql] version or url.",
+                    boundary=self.flavor,
+                )
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{ADMIN_DB}`")
+            cur.execute(f"CREATE TABLE IF NOT EXISTS `{ADMIN_DB}`.owned (name VARCHAR(64) PRIMARY KEY, "
+                        "created TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB")
+            cur.execute(f"CREATE TABLE IF NOT EXISTS `{ADMIN_DB}`.dirty (db VARCHAR(64) NOT NULL, tbl VARCHAR(64) "
+                        "NOT NULL, conn BIGINT UNSIGNED NOT NULL, PRIMARY KEY (db, tbl, conn)) ENGINE=MEMORY")
+            cur.execute(f"CREATE TABLE IF NOT EXISTS `{ADMIN_DB}`.meta (k VARCHAR(64) PRIMARY KEY, "
+                        "v VARCHAR(200) NOT NULL) ENGINE=InnoDB")
+            cur.execute(f"SELECT v FROM `{ADMIN_DB}`.meta WHERE k = 'template_key'")
+            row = cur.fetchone()
+            cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (TEMPLATE_DB,))
+            exists = cur.fetchone() is not None
+            cur.execute(f"SELECT 1 FROM `{ADMIN_DB}`.owned WHERE name = %s", (TEMPLATE_DB,))
+            owned = cur.fetchone() is not None
+            if exists and not owned:
+                raise GuardError(
+                    f"the existing server has a database {TEMPLATE_DB!r} that testbed did not create; testbed "
+                    "will neither use nor replace it. Rename or drop it yourself.",
+                    boundary=self.flavor,
+                )
+            if exists and row is not None and row[0] == content_key:
+                self.cache_hit = True
+            else:
+                if exists:
+                    cur.execute(f"DROP DATABASE `{TEMPLATE_DB}`")
+                cur.execute(f"DELETE FROM `{ADMIN_DB}`.meta WHERE k = 'template_key'")
+                cur.execute(f"CREATE DATABASE `{TEMPLATE_DB}` CHARACTER SET utf8mb4")
+                cur.execute(f"INSERT IGNORE INTO `{ADMIN_DB}`.owned (name) VALUES (%s)", (TEMPLATE_DB,))
+                if build_template is not None:
+                    build_template(self)
+                cur.execute(f"INSERT INTO `{ADMIN_DB}`.meta (k, v) VALUES ('template_key', %s)", (content_key,))
+        self.timings["start_ms"] = (time.perf_counter() - t0) * 1000
+        return self
+
+    def log_tail(self, lines: int = 25) -> str:
+        return "    (an existing server: its log is wherever its owner keeps it)"
+
+    def check_alive(self, what: str = "the test") -> None:
+        return None
+
+    def stop(self) -> None:
+        return None  # not ours
+
+    def describe(self) -> Mapping[str, str]:
+        return {
+            "engine": self.flavor, "version": self.version, "binary": "(existing server)", "source": "url",
+            "url": self.target.redacted(), "data": "the existing server's",
+            "cache": "hit" if self.cache_hit else "built",
+        }
+
+
+@dataclass(frozen=True)
 class MysqlEndpoint:
     """How to reach a running server: plain data, so the xdist controller can hand it to workers."""
 
@@ -546,9 +703,18 @@ class MysqlEndpoint:
     start_time: int | None
     log_path: str
     data_kind: str
+    # runner = "existing": the configured URL (user, password, host/port or unix_socket); pid is 0.
+    existing_url: str = ""
 
     @classmethod
-    def of(cls, server: MysqlServer) -> MysqlEndpoint:
+    def of(cls, server: MysqlServer | ExistingMysqlServer) -> MysqlEndpoint:
+        if isinstance(server, ExistingMysqlServer):
+            return cls(
+                host=server.target.host, port=server.target.port, socket=server.target.unix_socket,
+                password=server.target.password, version=server.version, flavor=server.flavor, binary="",
+                source="existing", pid=0, start_time=None, log_path="", data_kind="existing",
+                existing_url=server.target.url(),
+            )
         assert server.binary and server.process and server.location and server.socket
         return cls(
             host=LOOPBACK, port=server.port, socket=str(server.socket), password=server.password,
@@ -560,10 +726,14 @@ class MysqlEndpoint:
 
     def url(self, dbname: str = "") -> str:
         """A ``mysql://`` URL over loopback TCP with the generated password."""
+        if self.existing_url:
+            return ServerUrl.parse(self.existing_url).url(dbname)
         return mysql_url(self.password, self.port, dbname, self.host)
 
     def connect_kwargs(self, dbname: str | None = None) -> dict[str, Any]:
         """pymysql.connect keyword arguments over the private unix socket."""
+        if self.existing_url:
+            return ServerUrl.parse(self.existing_url).connect_kwargs(dbname)
         return connect_kwargs(self.socket, dbname)
 
     def connect(self, dbname: str | None = None, **kwargs: Any) -> pymysql.connections.Connection[Any]:
@@ -576,6 +746,8 @@ class MysqlEndpoint:
             raise
 
     def alive(self) -> bool:
+        if self.existing_url:
+            return True  # not ours to watch: connection errors speak for it
         return is_same_process(self.pid, self.start_time)
 
     def log_tail(self, lines: int = 25) -> str:
