@@ -101,6 +101,40 @@ def run(code: str, env: dict[str, str], wrap: Path | None = None) -> dict[str, f
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
+PER_TEST = r"""
+import json, statistics, sys, time
+from testbed.config import ServiceSettings
+from testbed.services import mysql
+out = {}
+with mysql.running(ServiceSettings(engine="mysql", migrations=sys.argv[1])) as m:
+    worker = m.database
+    for strategy in ("rollback", "truncate", "clone") * 2:  # twice: the first round warms up
+        overhead = []
+        for _ in range(int(sys.argv[2])):
+            t0 = time.perf_counter()
+            ctx = worker.begin("bench", strategy)
+            t1 = time.perf_counter()
+            with ctx.connection.cursor() as cur:  # a typical test body: 1 + 1 + 1 FK-linked rows
+                cur.execute("INSERT INTO customers (name) VALUES ('bench')")
+                cur.execute("INSERT INTO orders (customer_id) VALUES (LAST_INSERT_ID())")
+                cur.execute("DELETE FROM plans WHERE code = 'free'")
+            ctx.connection.commit()
+            t2 = time.perf_counter()
+            worker.end(ctx)
+            overhead.append((t1 - t0 + time.perf_counter() - t2) * 1000)
+        out[strategy] = statistics.median(overhead)
+print(json.dumps(out))
+"""
+
+
+def per_test_overheads(env: dict[str, str], tests: int) -> dict[str, float]:
+    argv = [sys.executable, "-c", PER_TEST, str(MIGRATIONS), str(tests)]
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    if out.returncode != 0:
+        raise SystemExit(f"per-test benchmark failed:\n{out.stdout}\n{out.stderr}")
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (under 60 s)")
@@ -136,6 +170,7 @@ def main() -> None:
                     r = run(PEER, dict(os.environ), empty)
                 results[v].append(r["start_ms"])
                 stops[v].append(r["stop_ms"])
+        overheads = per_test_overheads(warm_env, 20 if args.quick else 100)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     print(f"MariaDB session start-to-ready (first query on migrated schema), {reps} reps, medians:")
@@ -146,7 +181,11 @@ def main() -> None:
     for k, label in labels.items():
         if k in med:
             print(f"{label:<44} {med[k]:>9.0f} {statistics.median(stops[k]):>8.0f}")
+    print("testbed per-test overhead (setup + teardown, test body excluded), medians:")
+    for strategy, ms in overheads.items():
+        print(f"  {strategy:<10} {ms:>7.2f} ms")
     fields = [f"testbed_start_ms={med['testbed']:.0f}", f"testbed_cold_start_ms={med['testbed_cold']:.0f}"]
+    fields += [f"mysql_{k}_ms={v:.2f}" for k, v in overheads.items()]
     if "peer" in med:
         fields += [f"peer_start_ms={med['peer']:.0f}", f"mysql_ratio={med['testbed'] / med['peer']:.3f}",
                    f"mysql_cold_ratio={med['testbed_cold'] / med['peer']:.3f}"]

@@ -134,7 +134,9 @@ def testbed_mysql_database(
 
 def _mysql_marker_options(request: pytest.FixtureRequest) -> tuple[str, bool]:
     settings = _mysql_settings(request.config).service("mysql")
-    strategy, leak_check = settings.isolation, settings.leak_check
+    # The session-wide command-line options, when the plugin declares them, apply to MariaDB/MySQL too.
+    strategy = request.config.getoption("--testbed-isolation", default=None) or settings.isolation
+    leak_check = settings.leak_check and not request.config.getoption("--testbed-no-leak-check", default=False)
     marker = request.node.get_closest_marker("testbed")
     if marker is not None:
         strategy = marker.kwargs.get("isolation", strategy)
