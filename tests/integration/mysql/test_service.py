@@ -14,7 +14,7 @@ from testbed.config import ServiceSettings
 from testbed.errors import BinaryNotFoundError, ServerDiedError, ServerStartError, VersionMismatchError
 from testbed.provision_mysql import RunningMysql
 from testbed.runners.users import server_identity
-from testbed.services.mysql import MysqlEndpoint, choose_binary, running_server
+from testbed.services.mysql import MysqlEndpoint, choose_binary, flavor_of, running_server
 
 
 def test_application_connects_over_loopback_tcp_with_the_generated_password(mysql_running: RunningMysql) -> None:
@@ -76,6 +76,17 @@ def test_pinned_version_that_is_not_installed_names_what_was_found() -> None:
     assert "MariaDB/MySQL 5.1 requested, but found only" in text
     assert choose_binary(ServiceSettings(engine="mysql")).path in text
     assert "[tool.testbed.mysql] version" in text and "binary" in text
+
+
+def test_pins_select_by_version_prefix_and_flavor() -> None:
+    found = choose_binary(ServiceSettings(engine="mysql"))
+    major_minor = ".".join(found.version.split(".")[:2])
+    assert choose_binary(ServiceSettings(engine="mysql", version=major_minor)).path == found.path
+    flavor = flavor_of(found.path).lower()
+    other = "mysql" if flavor == "mariadb" else "mariadb"
+    assert choose_binary(ServiceSettings(engine="mysql", version=f"{flavor}-{major_minor}")).path == found.path
+    with pytest.raises(VersionMismatchError, match=f"{other}-{major_minor} requested"):
+        choose_binary(ServiceSettings(engine="mysql", version=f"{other}-{major_minor}"))
 
 
 def test_explicit_binary_that_does_not_exist() -> None:
