@@ -51,6 +51,7 @@ TRIGGER_PREFIX = "testbed_dirty_"
 LOCK_WAIT_TIMEOUT = 10
 LEAK_GRACE_SECONDS = 0.5
 _SAVEPOINT_TEST = "testbed_test"
+_COM_RESET_CONNECTION = 0x1F
 _SAVEPOINT_COMMIT = "testbed_commit"
 
 
@@ -103,6 +104,16 @@ class TestbedConnection(pymysql.connections.Connection):  # type: ignore[misc]
         if self.emulating:
             return  # lent to a test: testbed closes it at the end of the session
         super().close()
+
+    def reset_session(self) -> None:
+        """Forget what a test left in the session: temporary tables, user variables, session settings.
+
+        COM_RESET_CONNECTION (MariaDB 10.2+, MySQL 5.7+) keeps the connection and its database, and costs
+        one round trip; the next test must not see a ``CREATE TEMPORARY TABLE`` of this one.
+        """
+        self._execute_command(_COM_RESET_CONNECTION, b"")
+        self._read_ok_packet()
+        self._execute_plain(f"SET NAMES {self.charset}, autocommit = {int(bool(self.autocommit_mode))}")
 
     def close_for_real(self) -> None:
         self.emulating = False
@@ -489,6 +500,7 @@ class MysqlWorkerDatabase:
                         raise
                     committed = True
             conn.rollback()
+            conn.reset_session()
         except pymysql.err.OperationalError:
             self.endpoint.check_alive(f"rolling back {ctx.name}")
             raise

@@ -41,6 +41,17 @@ def test_rollback_undoes_work_and_emulates_commit(worker: MysqlWorkerDatabase) -
     assert committed_count(worker, "audit") == 0
 
 
+def test_rollback_tests_do_not_inherit_session_state(worker: MysqlWorkerDatabase) -> None:
+    with worker.isolated("first", "rollback") as ctx, ctx.connection.cursor() as cur:
+        cur.execute("CREATE TEMPORARY TABLE scratch (id INT)")  # no implicit commit for TEMPORARY
+        cur.execute("SET @left_behind = 1, SESSION time_zone = '+05:00'")
+    with worker.isolated("second", "rollback") as ctx, ctx.connection.cursor() as cur:
+        cur.execute("SELECT @left_behind, @@SESSION.time_zone, DATABASE(), @@autocommit, @@character_set_client")
+        assert cur.fetchone() == (None, "+00:00", worker.dbname, 0, "utf8mb4")
+        with pytest.raises(pymysql.err.ProgrammingError, match="doesn't exist"):
+            cur.execute("SELECT * FROM scratch")
+
+
 def test_ddl_in_a_rollback_test_is_detected_and_repaired(worker: MysqlWorkerDatabase) -> None:
     with (
         pytest.raises(IsolationError, match=r"commits DDL .* implicitly.*isolation='clone'"),
