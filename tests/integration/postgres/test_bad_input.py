@@ -105,3 +105,15 @@ def test_server_dying_mid_run_fails_next_test_with_log_tail(project: pytest.Pyte
     result.stdout.fnmatch_lines(
         ["*PostgreSQL (pid *) is no longer running (setting up *test_next)*Its last log lines*"]
     )
+
+
+def test_failing_migration_under_xdist_errors_the_tests_not_the_controller(
+    pytester: pytest.Pytester, make_project  # type: ignore[no-untyped-def]
+) -> None:
+    make_project(pytester.path)
+    (pytester.path / "migrations" / "002_broken.sql").write_text("CREATE TABLE broken (id intt);\n")
+    pytester.makepyfile(USES_DB + "\n\ndef test_also_uses_db(db):\n    pass\n")
+    result = pytester.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(errors=2)
+    assert "INTERNALERROR" not in result.stdout.str()
+    result.stdout.fnmatch_lines(["*002_broken.sql:1 failed: PostgreSQL said: type \"intt\" does not exist*"])

@@ -1,0 +1,55 @@
+"""Migrations into the MariaDB/MySQL template: what they build, how failures read, the cache key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from testbed.config import ServiceSettings
+from testbed.errors import MigrationError
+from testbed.provision_mysql import RunningMysql, start_mysql
+from testbed.schema.mysql_migrations import content_key, migration_source
+
+
+def test_template_holds_tables_seed_rows_triggers_and_views(mysql_running: RunningMysql) -> None:
+    with mysql_running.connect(autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("SHOW FULL TABLES")
+        assert set(cur.fetchall()) == {
+            ("audit", "BASE TABLE"), ("customers", "BASE TABLE"), ("orders", "BASE TABLE"),
+            ("plans", "BASE TABLE"), ("customer_orders", "VIEW"),
+        }
+        cur.execute("INSERT INTO customers (name) VALUES ('Sam')")  # the migration's trigger fires in the copy
+        cur.execute("SELECT what FROM audit")
+        assert cur.fetchall() == (("customer Sam",),)
+        cur.execute("SELECT name, orders FROM customer_orders")
+        assert cur.fetchall() == (("Sam", 0),)
+        cur.execute("SELECT DEFAULT(note) FROM orders LIMIT 1")
+        cur.execute("SHOW CREATE TABLE orders")
+        ddl = cur.fetchone()[1]
+        assert "FOREIGN KEY (`customer_id`) REFERENCES `customers`" in ddl  # foreign keys survive the copy
+        assert "it\\'s; fine" in ddl or "it''s; fine" in ddl
+        mysql_running.database.clean_tables(mysql_running.dbname, {"customers", "audit"})
+
+
+def test_failing_statement_is_named_with_file_line_and_server_message(migrations_copy: Path) -> None:
+    (migrations_copy / "003_broken.sql").write_text(
+        "CREATE TABLE fine (id INT);\n\n-- next one is wrong\nALTER TABLE nowhere ADD COLUMN x INT;\n"
+    )
+    settings = ServiceSettings(engine="mysql", migrations=str(migrations_copy))
+    with pytest.raises(MigrationError) as err:
+        start_mysql(settings)
+    text = str(err.value)
+    assert f"{migrations_copy / '003_broken.sql'}:4 failed" in text
+    assert "statement: ALTER TABLE nowhere ADD COLUMN x INT" in text
+    assert "(1146)" in text and "nowhere" in text and "doesn't exist" in text
+    assert "commits DDL implicitly" in text
+    assert "last log lines" in text
+
+
+def test_content_key_follows_every_byte_of_the_migrations(migrations_copy: Path) -> None:
+    before = content_key(migration_source(str(migrations_copy), migrations_copy.parent))
+    f = migrations_copy / "002_audit.sql"
+    f.write_text(f.read_text() + "\n-- a comment changes the key too\n")
+    after = content_key(migration_source(str(migrations_copy), migrations_copy.parent))
+    assert before != after
