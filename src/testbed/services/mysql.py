@@ -43,6 +43,7 @@ from testbed.runners.binaries import Candidate
 from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
 from testbed.runners.process import LocalProcess, log_tail
 from testbed.runners.reaper import current_record, is_same_process, process_start_time, reap_stale_runs
+from testbed.runners.tree_cache import copy_tree, evict_oldest, publish_tree
 from testbed.runners.users import RunAs, chown_tree, readable_by, server_identity
 from testbed.runners.workspace import DataLocation, cache_root, data_location, new_run_dir
 
@@ -295,38 +296,17 @@ class InstallCache:
                 f"creating the data folder failed (exit {rc}): {' '.join(argv)}\nIt said:\n{said}",
                 boundary=flavor_of(self.binary.path),
             )
-        self._publish(target, self.empty_dir)
+        publish_tree(target, self.empty_dir)
         return self.empty_dir
 
-    def _publish(self, src: Path, dest: Path) -> None:
-        # Copy then rename: a concurrent run either sees a complete entry or none.
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-        subprocess.run(["cp", "-a", str(src), str(tmp)], check=True)
-        try:
-            tmp.rename(dest)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)  # another run published it first: same content
-
     def publish_migrated(self, data_dir: Path, content_key: str) -> None:
-        self._publish(data_dir, self.data_dir(content_key))
+        publish_tree(data_dir, self.data_dir(content_key))
         self._evict()
 
     def _evict(self) -> None:
-        migrated = self.root / "migrated"
-        entries = sorted(
-            (p for p in migrated.iterdir() if not p.name.startswith(".")),
-            key=lambda p: p.stat().st_mtime, reverse=True,
-        )
-        for old in entries[MAX_CACHED_DATA_DIRS:]:
-            shutil.rmtree(old, ignore_errors=True)
+        evict_oldest(self.root / "migrated", MAX_CACHED_DATA_DIRS)
 
 
-def _copy_tree(src: Path, dest: Path, run_as: RunAs | None) -> None:
-    subprocess.run(["cp", "-a", str(src), str(dest)], check=True)
-    want = run_as.uid if run_as else os.geteuid()
-    if dest.stat().st_uid != want:
-        chown_tree(str(dest), run_as)
 
 
 def connect_kwargs(socket: str, dbname: str | None = None) -> dict[str, Any]:
@@ -420,7 +400,7 @@ class MysqlServer:
         migrated = cache.data_dir(content_key)
         if (migrated / "mysql").is_dir():
             self.cache_hit = True
-            _copy_tree(migrated, self.data_dir, run_as)
+            copy_tree(migrated, self.data_dir, run_as)
             os.utime(migrated)  # most recently used: kept by eviction
             self.timings["copy_ms"] = (time.perf_counter() - t0) * 1000
             self._spawn(run_as)
@@ -430,7 +410,7 @@ class MysqlServer:
             chown_tree(str(scratch), run_as)
             installed = cache.ensure_installed(scratch)
             shutil.rmtree(scratch, ignore_errors=True)
-            _copy_tree(installed, self.data_dir, run_as)
+            copy_tree(installed, self.data_dir, run_as)
             self._spawn(run_as)
             self._prepare_template()
             if build_template is not None:

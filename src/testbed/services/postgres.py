@@ -38,6 +38,7 @@ from testbed.runners.binaries import Candidate
 from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
 from testbed.runners.process import LocalProcess, log_tail
 from testbed.runners.reaper import current_record, reap_stale_runs
+from testbed.runners.tree_cache import copy_tree, evict_oldest, publish_tree
 from testbed.runners.users import RunAs, chown_tree, readable_by, server_identity
 from testbed.runners.workspace import DataLocation, cache_root, data_location, new_run_dir
 
@@ -209,38 +210,17 @@ class InitdbCache:
                 f"initdb failed (exit {rc}) for {self.binary.path}. Its output:\n{log_tail(log)}",
                 boundary="postgres",
             )
-        self._publish(target, self.initdb_dir)
+        publish_tree(target, self.initdb_dir)
         return self.initdb_dir
 
-    def _publish(self, src: Path, dest: Path) -> None:
-        # Copy then rename: a concurrent run either sees a complete entry or none.
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.parent / f".{dest.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-        subprocess.run(["cp", "-a", str(src), str(tmp)], check=True)
-        try:
-            tmp.rename(dest)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)  # another run published it first: same content
-
     def publish_cluster(self, data_dir: Path, content_key: str) -> None:
-        self._publish(data_dir, self.cluster_dir(content_key))
+        publish_tree(data_dir, self.cluster_dir(content_key))
         self._evict()
 
     def _evict(self) -> None:
-        clusters = self.root / "clusters"
-        entries = sorted(
-            (p for p in clusters.iterdir() if not p.name.startswith(".")),
-            key=lambda p: p.stat().st_mtime, reverse=True,
-        )
-        for old in entries[MAX_CACHED_CLUSTERS:]:
-            shutil.rmtree(old, ignore_errors=True)
+        evict_oldest(self.root / "clusters", MAX_CACHED_CLUSTERS)
 
 
-def _copy_tree(src: Path, dest: Path, run_as: RunAs | None) -> None:
-    subprocess.run(["cp", "-a", str(src), str(dest)], check=True)
-    want = run_as.uid if run_as else os.geteuid()
-    if dest.stat().st_uid != want:
-        chown_tree(str(dest), run_as)
 
 
 class PostgresServer:
@@ -311,12 +291,12 @@ class PostgresServer:
         if (cluster / "PG_VERSION").exists():
             self.cache_hit = True
             os.utime(cluster)  # most recently used first, so a concurrent run's eviction keeps it
-            _copy_tree(cluster, self.data_dir, run_as)
+            copy_tree(cluster, self.data_dir, run_as)
             self.timings["copy_ms"] = (time.perf_counter() - t0) * 1000
             self._spawn(run_as)
         else:
             initdb = cache.ensure_initdb(self.run_dir)
-            _copy_tree(initdb, self.data_dir, run_as)
+            copy_tree(initdb, self.data_dir, run_as)
             self._spawn(run_as)
             with self.connect(autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
