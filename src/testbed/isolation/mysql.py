@@ -133,6 +133,19 @@ class TemplateLayout:
     create: list[tuple[str, str, str]]  # (kind, sql_mode, statement) in creation order
     seed_tables: list[str]
     seed_columns: dict[str, list[str]] = field(default_factory=dict)
+    # parent -> tables whose rows a write to parent may change through ON DELETE/UPDATE CASCADE / SET NULL /
+    # SET DEFAULT: MySQL fires no trigger for those cascaded changes, so they are cleaned with the parent.
+    cascades: dict[str, set[str]] = field(default_factory=dict)
+
+    def with_cascades(self, tables: set[str]) -> set[str]:
+        """``tables`` plus every table a cascading foreign key reaches from them (transitively)."""
+        out, todo = set(tables), list(tables)
+        while todo:
+            for child in self.cascades.get(todo.pop(), ()):
+                if child not in out:
+                    out.add(child)
+                    todo.append(child)
+        return out
 
 
 @dataclass
@@ -251,7 +264,16 @@ class MysqlWorkerDatabase:
                 "AND EXTRA NOT LIKE '%%GENERATED%%' ORDER BY TABLE_NAME, ORDINAL_POSITION", (TEMPLATE_DB,)
             ):
                 columns.setdefault(tname, []).append(col)
-        return TemplateLayout(tables=tables, create=create, seed_tables=seeds, seed_columns=columns)
+        cascades: dict[str, set[str]] = {}
+        for child, parent in self._exec(
+            "SELECT TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
+            "WHERE CONSTRAINT_SCHEMA = %s AND UNIQUE_CONSTRAINT_SCHEMA = %s "
+            "AND (DELETE_RULE <> 'RESTRICT' AND DELETE_RULE <> 'NO ACTION' "
+            "OR UPDATE_RULE <> 'RESTRICT' AND UPDATE_RULE <> 'NO ACTION')", (TEMPLATE_DB, TEMPLATE_DB)
+        ):
+            cascades.setdefault(str(parent), set()).add(str(child))
+        return TemplateLayout(tables=tables, create=create, seed_tables=seeds, seed_columns=columns,
+                              cascades=cascades)
 
     # -- creating, registering and dropping copies -----------------------------------------------------
     def _owned(self, name: str) -> bool:
@@ -349,10 +371,12 @@ class MysqlWorkerDatabase:
                 self._exec(f"KILL {int(cid)}")
 
     def clean_tables(self, dbname: str, tables: list[str] | set[str]) -> None:
-        """Truncate ``tables`` of ``dbname`` and restore their seed rows from the template."""
+        """Truncate ``tables`` of ``dbname`` (and tables their cascading foreign keys reach) and restore
+        their seed rows from the template."""
         self.guard(dbname, "truncate")
         seeds = set(self.layout().seed_tables)
         known = set(self.layout().tables)
+        tables = self.layout().with_cascades(set(tables))
         self._exec("SET SESSION foreign_key_checks = 0")
         try:
             for t in sorted(tables):
