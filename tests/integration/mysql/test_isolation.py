@@ -101,6 +101,22 @@ def test_truncate_cleans_only_written_tables_restores_seeds_and_ids(worker: Mysq
     worker.clean_tables(worker.dbname, {"customers", "audit"})
 
 
+def test_truncate_notices_truncate_and_ddl_by_the_code_under_test(worker: MysqlWorkerDatabase) -> None:
+    with worker.isolated("t", "truncate") as ctx, ctx.connection.cursor() as cur:
+        cur.execute("SET foreign_key_checks = 0")
+        cur.execute("TRUNCATE TABLE plans")  # fires no trigger
+    assert committed_count(worker, "plans") == 2  # the seed rows are back
+    with (
+        pytest.raises(IsolationError, match=r"changed the schema of .* \(DDL on customers\).*isolation='clone'"),
+        worker.isolated("t", "truncate") as ctx,
+        ctx.connection.cursor() as cur,
+    ):
+        cur.execute("ALTER TABLE customers ADD COLUMN nickname VARCHAR(20)")
+    with worker.endpoint.connect(worker.dbname) as conn, conn.cursor() as cur:
+        cur.execute("SHOW COLUMNS FROM customers LIKE 'nickname'")
+        assert cur.fetchall() == ()
+
+
 def test_clone_gives_a_fresh_database_and_drops_it(worker: MysqlWorkerDatabase) -> None:
     with worker.isolated("t", "clone") as ctx:
         assert ctx.dbname != worker.dbname and ctx.url.endswith("/" + ctx.dbname)
