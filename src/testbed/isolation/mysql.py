@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -133,6 +134,19 @@ class TemplateLayout:
     create: list[tuple[str, str, str]]  # (kind, sql_mode, statement) in creation order
     seed_tables: list[str]
     seed_columns: dict[str, list[str]] = field(default_factory=dict)
+    # parent -> tables whose rows a write to parent may change through ON DELETE/UPDATE CASCADE / SET NULL /
+    # SET DEFAULT: MySQL fires no trigger for those cascaded changes, so they are cleaned with the parent.
+    cascades: dict[str, set[str]] = field(default_factory=dict)
+
+    def with_cascades(self, tables: set[str]) -> set[str]:
+        """``tables`` plus every table a cascading foreign key reaches from them (transitively)."""
+        out, todo = set(tables), list(tables)
+        while todo:
+            for child in self.cascades.get(todo.pop(), ()):
+                if child not in out:
+                    out.add(child)
+                    todo.append(child)
+        return out
 
 
 @dataclass
@@ -164,6 +178,10 @@ class MysqlWorkerDatabase:
         self._admin: pymysql.connections.Connection[Any] | None = None
         self._test_conn: TestbedConnection | None = None
         self._layout: TemplateLayout | None = None
+        # InnoDB table ids of the worker database: a TRUNCATE or a table-rebuilding ALTER by the code under
+        # test gives a table a new id, and fires no trigger.
+        self._ids: dict[str, tuple[int, int]] | None = None
+        self._id_source: str | None = None
         self.timings: dict[str, float] = {}
 
     # -- connections -------------------------------------------------------------------------------
@@ -251,7 +269,16 @@ class MysqlWorkerDatabase:
                 "AND EXTRA NOT LIKE '%%GENERATED%%' ORDER BY TABLE_NAME, ORDINAL_POSITION", (TEMPLATE_DB,)
             ):
                 columns.setdefault(tname, []).append(col)
-        return TemplateLayout(tables=tables, create=create, seed_tables=seeds, seed_columns=columns)
+        cascades: dict[str, set[str]] = {}
+        for child, parent in self._exec(
+            "SELECT TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
+            "WHERE CONSTRAINT_SCHEMA = %s AND UNIQUE_CONSTRAINT_SCHEMA = %s "
+            "AND (DELETE_RULE <> 'RESTRICT' AND DELETE_RULE <> 'NO ACTION' "
+            "OR UPDATE_RULE <> 'RESTRICT' AND UPDATE_RULE <> 'NO ACTION')", (TEMPLATE_DB, TEMPLATE_DB)
+        ):
+            cascades.setdefault(str(parent), set()).add(str(child))
+        return TemplateLayout(tables=tables, create=create, seed_tables=seeds, seed_columns=columns,
+                              cascades=cascades)
 
     # -- creating, registering and dropping copies -----------------------------------------------------
     def _owned(self, name: str) -> bool:
@@ -323,6 +350,8 @@ class MysqlWorkerDatabase:
         finally:
             if conn.open:
                 conn.select_db(ADMIN_DB)
+        if name == self.dbname:
+            self._ids = self.table_ids(name)
         self.timings.setdefault("copy_ms", (time.perf_counter() - t0) * 1000)
 
     def _reseed_sql(self, dbname: str, table: str) -> str:
@@ -349,10 +378,12 @@ class MysqlWorkerDatabase:
                 self._exec(f"KILL {int(cid)}")
 
     def clean_tables(self, dbname: str, tables: list[str] | set[str]) -> None:
-        """Truncate ``tables`` of ``dbname`` and restore their seed rows from the template."""
+        """Truncate ``tables`` of ``dbname`` (and tables their cascading foreign keys reach) and restore
+        their seed rows from the template."""
         self.guard(dbname, "truncate")
         seeds = set(self.layout().seed_tables)
         known = set(self.layout().tables)
+        tables = self.layout().with_cascades(set(tables))
         self._exec("SET SESSION foreign_key_checks = 0")
         try:
             for t in sorted(tables):
@@ -375,6 +406,8 @@ class MysqlWorkerDatabase:
         finally:
             self._exec("SET SESSION foreign_key_checks = 1")
         self._exec(f"DELETE FROM {DIRTY_TABLE} WHERE db = %s", (dbname,))
+        if dbname == self.dbname:
+            self._ids = self.table_ids(dbname)  # TRUNCATE gave the tables new ids
 
     def _open_transactions(self) -> str:
         rows = self._exec(
@@ -384,6 +417,34 @@ class MysqlWorkerDatabase:
         )
         return "\n".join(f"    - connection {r[0]} ({r[1]}@{r[2]}, db {r[3]}) since {r[4]}: {r[5]}" for r in rows) \
             or "    (none)"
+
+    def table_ids(self, dbname: str) -> dict[str, tuple[int, int]] | None:
+        """InnoDB's (id, column count) of each table of ``dbname`` (None when the server does not expose them).
+
+        TRUNCATE and table-rebuilding ALTERs give a new id, an instant ADD COLUMN a new column count.
+        """
+        sources = [self._id_source] if self._id_source else list(_TABLE_ID_SOURCES)
+        for source in sources:
+            try:
+                rows = self._exec(f"SELECT NAME, TABLE_ID, N_COLS FROM {source} WHERE NAME LIKE %s",
+                                  (f"{dbname}/%",))
+            except pymysql.err.MySQLError:
+                continue
+            self._id_source = source
+            prefix = f"{dbname}/"
+            return {str(n)[len(prefix):]: (int(i), int(c)) for n, i, c in rows if str(n).startswith(prefix)}
+        return None
+
+    def _unexpected_ddl(self, dbname: str, tables: set[str]) -> bool:
+        """Whether ``tables`` (whose ids changed) differ from the template's definition, or are unknown."""
+        wanted = {_normal_ddl(ddl) for kind, _, ddl in self.layout().create if kind == "table"}
+        for t in tables:
+            if t not in self.layout().tables:
+                return True
+            ddl = self._exec(f"SHOW CREATE TABLE {quote_ident(dbname)}.{quote_ident(t)}")[0][1]
+            if _normal_ddl(ddl) not in wanted:
+                return True
+        return False
 
     def dirty(self, dbname: str) -> list[tuple[str, int]]:
         """(table, connection id) pairs written in ``dbname`` since it was last cleaned."""
@@ -453,9 +514,7 @@ class MysqlWorkerDatabase:
         elif ctx.strategy == "clone":
             self.drop(ctx.dbname)
         else:
-            written = {t for t, _ in self.dirty(self.dbname)}
-            if written:
-                self.clean_tables(self.dbname, written)
+            problems += self._end_truncate(ctx)
         if leaked:
             lines = "\n".join(f"    - connection {cid}: {what}" for cid, what in leaked)
             raise LeakError(
@@ -466,6 +525,23 @@ class MysqlWorkerDatabase:
             )
         if problems:
             raise IsolationError("\n".join(problems), boundary=self.boundary)
+
+    def _end_truncate(self, ctx: TestContext) -> list[str]:
+        written = {t for t, _ in self.dirty(self.dbname)}
+        now = self.table_ids(self.dbname) if self._ids is not None else None
+        if now is not None and self._ids is not None and now != self._ids:
+            changed = {t for t in set(now) | set(self._ids) if now.get(t) != self._ids.get(t)}
+            if set(now) != set(self._ids) or self._unexpected_ddl(self.dbname, changed):
+                self.create_copy(self.dbname, track_writes=True)
+                return [
+                    f"{ctx.name} changed the schema of {self.dbname} (DDL on {', '.join(sorted(changed))}); "
+                    "testbed rebuilt the worker database so later tests are unaffected. Use "
+                    "@pytest.mark.testbed(isolation='clone') for tests that run DDL."
+                ]
+            written |= changed  # truncated by the code under test: its seed rows come back
+        if written:
+            self.clean_tables(self.dbname, written)
+        return []
 
     def _leaked_connections(self, ctx: TestContext) -> list[tuple[int, str]]:
         mine = {c.thread_id() for c in ctx.own_connections if c.open}
@@ -547,6 +623,14 @@ class MysqlWorkerDatabase:
             yield ctx
         finally:
             self.end(ctx)
+
+
+_TABLE_ID_SOURCES = ("information_schema.INNODB_SYS_TABLES", "information_schema.INNODB_TABLES")  # MariaDB, MySQL 8
+_AUTO_INCREMENT = re.compile(r" AUTO_INCREMENT=\d+")
+
+
+def _normal_ddl(ddl: str) -> str:
+    return _AUTO_INCREMENT.sub("", ddl)
 
 
 def trigger_name(event: str, table: str) -> str:

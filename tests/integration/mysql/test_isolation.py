@@ -86,15 +86,35 @@ def test_truncate_cleans_only_written_tables_restores_seeds_and_ids(worker: Mysq
             cur.execute("INSERT INTO customers (name) VALUES ('a'), ('b')")
             cur.execute("DELETE FROM plans WHERE code = 'free'")
             cur.execute("SELECT COUNT(*) FROM orders")  # a read marks nothing
+            cur.execute("SELECT COUNT(*) FROM plan_features")
+            assert cur.fetchone()[0] == 1  # 'free' went by ON DELETE CASCADE, which fires no trigger
         marked = {t for t, _ in worker.dirty(ctx.dbname)}
         assert marked == {"customers", "audit", "plans"}
     assert worker.dirty(worker.dbname) == []
     with worker.endpoint.connect(worker.dbname, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("SELECT code FROM plans ORDER BY code")
         assert cur.fetchall() == (("free",), ("pro",))
+        cur.execute("SELECT plan FROM plan_features ORDER BY plan")
+        assert cur.fetchall() == (("free",), ("pro",))  # restored with its parent
         cur.execute("INSERT INTO customers (name) VALUES ('first again')")
         assert cur.lastrowid == 1  # AUTO_INCREMENT restarted
     worker.clean_tables(worker.dbname, {"customers", "audit"})
+
+
+def test_truncate_notices_truncate_and_ddl_by_the_code_under_test(worker: MysqlWorkerDatabase) -> None:
+    with worker.isolated("t", "truncate") as ctx, ctx.connection.cursor() as cur:
+        cur.execute("SET foreign_key_checks = 0")
+        cur.execute("TRUNCATE TABLE plans")  # fires no trigger
+    assert committed_count(worker, "plans") == 2  # the seed rows are back
+    with (
+        pytest.raises(IsolationError, match=r"changed the schema of .* \(DDL on customers\).*isolation='clone'"),
+        worker.isolated("t", "truncate") as ctx,
+        ctx.connection.cursor() as cur,
+    ):
+        cur.execute("ALTER TABLE customers ADD COLUMN nickname VARCHAR(20)")
+    with worker.endpoint.connect(worker.dbname) as conn, conn.cursor() as cur:
+        cur.execute("SHOW COLUMNS FROM customers LIKE 'nickname'")
+        assert cur.fetchall() == ()
 
 
 def test_clone_gives_a_fresh_database_and_drops_it(worker: MysqlWorkerDatabase) -> None:

@@ -53,3 +53,47 @@ def test_sigkilled_owner_takes_its_server_along_and_the_reaper_removes_its_folde
         owner.wait(10)
         if owner.stdout is not None:
             owner.stdout.close()
+
+
+SLEEPY_TEST = """
+import json, os, time
+
+def test_waits_to_be_interrupted(testbed_mysql_server, mysql_db):
+    ep = testbed_mysql_server
+    with open(os.environ["TESTBED_TEST_INFO"], "w") as f:
+        json.dump({"pid": ep.pid, "start": ep.start_time, "log": ep.log_path}, f)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_server_and_removes_its_folder(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    from testbed.runners.workspace import cache_root
+
+    pytester.makefile(".toml", pyproject="[tool.testbed.mysql]\n")
+    pytester.makepyfile(test_sleepy=SLEEPY_TEST)
+    info_file = tmp_path / "info.json"
+    env = {**os.environ, "TESTBED_TEST_INFO": str(info_file), "TESTBED_CACHE_DIR": str(cache_root())}
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        env.pop(name, None)
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=pytester.path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not info_file.exists() or not info_file.read_text():
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "the test never started"
+            time.sleep(0.05)
+        time.sleep(0.1)
+        info = json.loads(info_file.read_text())
+        run_dir = Path(info["log"]).parent
+        assert is_same_process(info["pid"], info["start"]) and run_dir.exists()
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal does to pytest
+        output = proc.communicate(timeout=60)[0]
+        assert "KeyboardInterrupt" in output
+        assert not is_same_process(info["pid"], info["start"]), "mariadbd survived Ctrl-C"
+        assert not run_dir.exists(), f"{run_dir} left behind"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

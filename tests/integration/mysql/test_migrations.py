@@ -17,7 +17,7 @@ def test_template_holds_tables_seed_rows_triggers_and_views(mysql_running: Runni
         cur.execute("SHOW FULL TABLES")
         assert set(cur.fetchall()) == {
             ("audit", "BASE TABLE"), ("customers", "BASE TABLE"), ("orders", "BASE TABLE"),
-            ("plans", "BASE TABLE"), ("customer_orders", "VIEW"),
+            ("plans", "BASE TABLE"), ("plan_features", "BASE TABLE"), ("customer_orders", "VIEW"),
         }
         cur.execute("INSERT INTO customers (name) VALUES ('Sam')")  # the migration's trigger fires in the copy
         cur.execute("SELECT what FROM audit")
