@@ -403,11 +403,15 @@ class Renderer:
             return self.render(node.body if truth else node.inverse, scope)
         if name == "with":
             value = self.eval_expr(node.expr, scope, top=False)
+            if isinstance(value, _JsonText):
+                value = value.value
             if not _truthy(value):
                 return self.render(node.inverse, scope)
             return self.render(node.body, Scope(value, scope))
         if name == "each":
             value = self.eval_expr(node.expr, scope, top=False)
+            if isinstance(value, _JsonText):
+                value = value.value
             items: list[tuple[Any, Any]]
             if isinstance(value, dict):
                 items = list(value.items())
