@@ -6,10 +6,8 @@ to one request without any socket, so the matching and response rules can be use
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
-import ssl
 import sys
 import threading
 import time
@@ -18,7 +16,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from testbed.stubs import faults
@@ -26,13 +24,14 @@ from testbed.stubs.errors import InvalidStubError, StubError
 from testbed.stubs.files import LoadResult, body_file, load_mappings
 from testbed.stubs.journal import Journal, ServedResponse, ServeEvent
 from testbed.stubs.mapping import StubMapping, parse_mapping
-from testbed.stubs.near_miss import near_misses_for_request, not_matched_table
 from testbed.stubs.registry import StubRegistry
 from testbed.stubs.request import Request
 from testbed.stubs.responses import ChunkedDribble
 from testbed.stubs.scenarios import Scenarios
-from testbed.stubs.templating import render
-from testbed.stubs.tls import TlsMaterial, make_tls
+
+if TYPE_CHECKING:
+    from testbed.stubs.admin import AdminApi
+    from testbed.stubs.tls import TlsMaterial
 
 VERSION = "3.13.2"
 _MAX_HEAD = 64 * 1024
@@ -121,9 +120,16 @@ class StubServer:
         self.port = 0
         self.https_port: int | None = None
         self.started_at = 0.0
-        from testbed.stubs.admin import AdminApi
+        self._admin: AdminApi | None = None
 
-        self.admin = AdminApi(self)
+    @property
+    def admin(self) -> AdminApi:
+        """The /__admin request handler (imported on first use: it is not needed to serve stubs)."""
+        if self._admin is None:
+            from testbed.stubs.admin import AdminApi
+
+            self._admin = AdminApi(self)
+        return self._admin
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -148,6 +154,8 @@ class StubServer:
             if self.https_port is not None:
                 return
             if self._tls is None:
+                from testbed.stubs.tls import make_tls
+
                 self._tls = make_tls()
             tls_sock = self._listen(self._requested_https_port)
             self.https_port = tls_sock.getsockname()[1]
@@ -280,6 +288,8 @@ class StubServer:
         started = time.perf_counter()
         stub = self.registry.match(request)
         if stub is None:
+            from testbed.stubs.near_miss import near_misses_for_request, not_matched_table
+
             misses = near_misses_for_request(request, self.registry.ordered(), 1)
             body = not_matched_table(request, misses[0] if misses else None).encode()
             reply = Reply(404, [("Content-Type", "text/plain;charset=UTF-8")], body)
@@ -344,6 +354,8 @@ class StubServer:
     def _render(self, template: str, stub: StubMapping, request: Request) -> str:
         if "{{" not in template:
             return template
+        from testbed.stubs.templating import render  # only stubs that template pay for the import
+
         return render(
             template,
             request,
@@ -352,6 +364,8 @@ class StubServer:
         )
 
     def _proxy(self, stub: StubMapping, request: Request) -> Reply:
+        import http.client
+
         resp = stub.response
         assert resp.proxy_base_url is not None
         target = urlsplit(resp.proxy_base_url)
@@ -413,7 +427,7 @@ class StubServer:
                     conn.settimeout(10)
                     sock = self._tls.server_context.wrap_socket(conn, server_side=True)
                     sock.settimeout(None)
-                except (OSError, ssl.SSLError):
+                except OSError:  # ssl.SSLError is an OSError
                     return
             self._serve_connection(sock, addr, scheme)
         except OSError:
