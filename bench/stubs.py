@@ -332,7 +332,8 @@ def main() -> int:
 
     med = statistics.median
     print(
-        f"{'server':<16}{'start ms':>10}{'RSS MB':>9}{'seq median ms':>15}{'seq p99 ms':>12}{'req/s (8 thr)':>15}"
+        f"{'server':<16}{'start ms':>10}{'RSS MB':>9}{'seq median ms':>15}{'seq p99 ms':>12}"
+        f"{'req/s (8 thr)':>15}"
     )
     for k in kinds:
         rss = f"{max(k.rss):.0f}" if k.rss else "-"
