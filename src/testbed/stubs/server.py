@@ -11,7 +11,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -618,17 +618,24 @@ class StubServer:
             + body
         )
 
-    # -- convenience for tests ---------------------------------------------------------------------
+    # -- the interface HttpStub uses (RemoteStubServer offers the same over the admin API) ----------
 
-    def requests(self) -> list[ServeEvent]:
-        """The journal, oldest first."""
+    def events(self) -> list[ServeEvent]:
+        """The request journal, oldest first."""
         return self.journal.events()
 
-    def unmatched(self) -> list[ServeEvent]:
-        return [e for e in self.journal.events() if not e.was_matched]
+    def stubs(self) -> list[StubMapping]:
+        """The stubs in the order they are tried (priority, then newest first)."""
+        return list(self.registry.ordered())
 
-    def mappings(self) -> Iterable[StubMapping]:
-        return self.registry.all()
+    def remove_mapping(self, stub_id: str) -> None:
+        self.registry.remove(stub_id)
+
+    def set_scenario_state(self, name: str, state: str | None) -> None:
+        self.scenarios.set(name, state)
+
+    def scenario_state(self, name: str) -> str:
+        return self.scenarios.state(name)
 
 
 def dumps(obj: Any) -> bytes:

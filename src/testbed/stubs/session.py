@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from testbed.stubs.builder import RequestPatternBuilder, StubBuilder
 from testbed.stubs.errors import StubError, UnmatchedRequestsError, VerificationError
@@ -15,6 +15,9 @@ from testbed.stubs.matching import RequestPattern, parse_request_pattern
 from testbed.stubs.near_miss import explain, near_misses_for_pattern, near_misses_for_request
 from testbed.stubs.request import Request
 from testbed.stubs.server import StubServer
+
+if TYPE_CHECKING:
+    from testbed.stubs.client import RemoteStubServer
 
 PatternLike = RequestPatternBuilder | Mapping[str, Any] | RequestPattern
 
@@ -41,7 +44,7 @@ class HttpStub:
     Everything here also works outside pytest: ``HttpStub(StubServer().start())``.
     """
 
-    def __init__(self, server: StubServer, *, fail_on_unmatched: bool = True) -> None:
+    def __init__(self, server: StubServer | RemoteStubServer, *, fail_on_unmatched: bool = True) -> None:
         self.server = server
         self.fail_on_unmatched = fail_on_unmatched
 
@@ -75,24 +78,24 @@ class HttpStub:
         return result.stubs
 
     def remove(self, stub: StubMapping | str) -> None:
-        self.server.registry.remove(stub if isinstance(stub, str) else stub.id)
+        self.server.remove_mapping(stub if isinstance(stub, str) else stub.id)
 
     def reset(self) -> None:
         """Stubs back to the configured mapping files, journal and scenarios cleared."""
         self.server.reset()
 
     def set_scenario_state(self, name: str, state: str) -> None:
-        self.server.scenarios.set(name, state)
+        self.server.set_scenario_state(name, state)
 
     def scenario_state(self, name: str) -> str:
-        return self.server.scenarios.state(name)
+        return self.server.scenario_state(name)
 
     # -- journal -----------------------------------------------------------------------------------
 
     @property
     def requests(self) -> list[ServeEvent]:
         """Every request this test made, oldest first."""
-        return self.server.journal.events()
+        return self.server.events()
 
     @property
     def unmatched(self) -> list[ServeEvent]:
@@ -132,7 +135,7 @@ class HttpStub:
 
     def unmatched_report(self) -> str:
         """A readable account of every unmatched request and the stubs closest to it."""
-        stubs = self.server.registry.ordered()
+        stubs = self.server.stubs()
         parts = []
         for event in self.unmatched:
             parts.append(explain(event.request, near_misses_for_request(event.request, stubs)))
@@ -150,7 +153,7 @@ class HttpStub:
             )
 
     def __repr__(self) -> str:
-        return f"<HttpStub {self.url} stubs={len(self.server.registry)} requests={len(self.server.journal)}>"
+        return f"<HttpStub {self.url}>"
 
 
 __all__ = ["HttpStub", "StubError"]

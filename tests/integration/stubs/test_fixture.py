@@ -192,3 +192,34 @@ def test_worker(http_stub, n):
 """
     )
     pytester.runpytest_subprocess("-p", "no:cacheprovider", "-n", "2").assert_outcomes(passed=4)
+
+
+def test_own_process_mode_behaves_the_same(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.testbed.http]\nin_process = false\nmappings = "stubs"\n')
+    pytester.mkdir("stubs")
+    pytester.mkdir("stubs/mappings")
+    (pytester.path / "stubs/mappings/ping.json").write_text(
+        '{"request": {"method": "GET", "urlPath": "/ping"}, "response": {"body": "pong"}}'
+    )
+    pytester.makepyfile(
+        HEADER
+        + """
+import os
+
+def test_stub_and_verify(http_stub, testbed_http_stub_server):
+    assert testbed_http_stub_server.__class__.__name__ == "RemoteStubServer"
+    http_stub.stub_for(post("/charge").with_json({"amount": 1}).will_return(json={"ok": True}))
+    assert httpx.post(http_stub.url + "/charge", json={"amount": 1}).json() == {"ok": True}
+    assert httpx.get(http_stub.url + "/ping").text == "pong"
+    http_stub.verify(1, post("/charge").with_json({"amount": 1}))
+    http_stub.stub_for(get("/s").will_return(body="a").in_scenario("s", when="Started", then="b"))
+    httpx.get(http_stub.url + "/s")
+    assert http_stub.scenario_state("s") == "b"
+
+def test_unmatched_fails(http_stub):
+    httpx.post(http_stub.url + "/charge", json={"amount": 2})
+"""
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=1)
+    assert "matched no stub" in result.stdout.str() and "POST /charge" in result.stdout.str()
