@@ -78,6 +78,10 @@ def http_stub(
     testbed_http_stub_server.reset()
     stub = HttpStub(testbed_http_stub_server, fail_on_unmatched=fail)
     yield stub
+    errors = stub.server_errors()
+    if errors:
+        pytest.fail("[HTTP stub] the stub server failed while answering this test (a testbed bug, please "
+                    "report it):\n" + "\n".join(errors), pytrace=False)
     if fail and stub.unmatched:
         pytest.fail(
             f"[HTTP stub] {len(stub.unmatched)} request(s) in this test matched no stub (each got a 404):\n"

@@ -110,6 +110,7 @@ class StubServer:
         self.journal = Journal(max_request_journal_entries, enabled=request_journal)
         self.settings: dict[str, Any] = {}
         self.load_errors: list[InvalidStubError] = []
+        self.errors: list[str] = []  # unexpected exceptions while serving (reported by the fixture)
         self._tls = tls
         self._listeners: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
@@ -397,9 +398,7 @@ class StubServer:
             )
         finally:
             conn.close()
-        out.append(("Matched-Stub-Id", stub.id))
-        if stub.name is not None:
-            out.append(("Matched-Stub-Name", stub.name))
+        # As WireMock: a proxied response carries the upstream's headers only (no Matched-Stub-* of ours).
         return Reply(status, out, body, reason=reason)
 
     # -- sockets -----------------------------------------------------------------------------------
@@ -527,11 +526,18 @@ class StubServer:
             )
             if self.verbose:
                 print(f"testbed stub: {method} {target}", file=sys.stderr)
-            if target.startswith("/__admin"):
-                reply = self.admin.handle(request)
-                stub = None
-            else:
-                reply, stub = self.serve(request)
+            try:
+                if target.startswith("/__admin"):
+                    reply = self.admin.handle(request)
+                else:
+                    reply, _ = self.serve(request)
+            except Exception as exc:  # a bug of ours must reach the test, not vanish in a server thread
+                import traceback
+
+                detail = "".join(traceback.format_exception(exc))
+                self.errors.append(f"{method} {target}: {detail}")
+                reply = Reply(500, [("Content-Type", "text/plain;charset=UTF-8")],
+                              f"testbed stub server error:\n{detail}".encode())
             if reply.fault is not None:
                 if reply.delay_ms:
                     time.sleep(reply.delay_ms / 1000)

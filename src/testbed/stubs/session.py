@@ -83,6 +83,9 @@ class HttpStub:
     def reset(self) -> None:
         """Stubs back to the configured mapping files, journal and scenarios cleared."""
         self.server.reset()
+        errors = getattr(self.server, "errors", None)
+        if errors:
+            errors.clear()
 
     def set_scenario_state(self, name: str, state: str) -> None:
         self.server.set_scenario_state(name, state)
@@ -140,6 +143,10 @@ class HttpStub:
         for event in self.unmatched:
             parts.append(explain(event.request, near_misses_for_request(event.request, stubs)))
         return "\n".join(parts)
+
+    def server_errors(self) -> list[str]:
+        """Unexpected errors the server hit while answering this test's requests (testbed bugs)."""
+        return list(getattr(self.server, "errors", []))
 
     def check_unmatched(self) -> None:
         """Raise UnmatchedRequestsError if a request of this test matched no stub."""

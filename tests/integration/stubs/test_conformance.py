@@ -156,3 +156,40 @@ def test_the_table_covers_the_grammar() -> None:
     ):
         assert f'"{operator}"' in text or operator in text, operator
     assert len(CASES) >= 60
+
+
+def test_proxy_same_as_wiremock(wiremock: WireMockProcess, stub_server: StubServer) -> None:
+    with StubServer() as upstream:
+        upstream.add_mapping(
+            {
+                "request": {"method": "POST", "urlPath": "/api/items"},
+                "response": {
+                    "status": 201,
+                    "body": "created upstream",
+                    "headers": {"X-Upstream": "yes", "Content-Type": "text/plain"},
+                },
+            }
+        )
+        case = {
+            "id": "proxy",
+            "steps": [
+                {"method": "POST", "path": "/svc/api/items?x=1", "compare": "exact", "body": "payload"},
+                {"method": "GET", "path": "/svc/api/missing", "compare": "status"},
+            ],
+        }
+        mappings = _prepare(
+            {
+                "id": "proxy",
+                "mappings": [
+                    {
+                        "request": {"urlPathPattern": "/svc/.*"},
+                        "response": {"proxyBaseUrl": upstream.url, "proxyUrlPrefixToRemove": "/svc"},
+                    }
+                ],
+            }
+        )
+        expected = _run(wiremock.url, case, mappings)
+        actual = _run(stub_server.url, case, mappings)
+        assert actual == expected
+        bodies = [e.request.body for e in upstream.events() if e.was_matched]
+        assert bodies == [b"payload", b"payload"]  # once through each server

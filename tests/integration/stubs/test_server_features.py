@@ -1,0 +1,131 @@
+"""Server features beyond matching: proxying, saving mappings, global settings, the CLI's HTTPS, HEAD."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from testbed.stubs import StubServer, get, post
+
+
+def test_proxy_passes_requests_through_to_the_real_service() -> None:
+    with StubServer() as upstream, StubServer() as server:
+        upstream.add_mapping(
+            post("/api/echo").will_return(201, body="from upstream", headers={"X-Up": "1"}).to_json()
+        )
+        server.add_mapping(
+            {
+                "request": {"urlPathPattern": "/svc/.*"},
+                "response": {
+                    "proxyBaseUrl": upstream.url,
+                    "proxyUrlPrefixToRemove": "/svc",
+                    "additionalProxyRequestHeaders": {"X-Via": "testbed"},
+                },
+            }
+        )
+        r = httpx.post(server.url + "/svc/api/echo?x=1", content=b"payload", headers={"X-Client": "c"})
+        assert (r.status_code, r.text, r.headers["X-Up"]) == (201, "from upstream", "1")
+        assert r.headers["Matched-Stub-Id"] == upstream.stubs()[0].id  # the upstream's, passed through
+        seen = upstream.events()[0].request
+        assert seen.url == "/api/echo?x=1" and seen.body == b"payload"
+        assert seen.header("X-Client") == "c" and seen.header("X-Via") == "testbed"
+
+
+def test_save_writes_mapping_files_and_reset_reloads_them(tmp_path: Path) -> None:
+    with StubServer(root_dir=tmp_path) as server, httpx.Client(base_url=server.url) as client:
+        client.post(
+            "/__admin/mappings",
+            json={"name": "Saved Stub", "request": {"urlPath": "/saved"}, "response": {"body": "kept"}},
+        )
+        assert client.post("/__admin/mappings/save").status_code == 200
+        files = list((tmp_path / "mappings").glob("*.json"))
+        assert len(files) == 1 and files[0].name.startswith("saved-stub-")
+        assert json.loads(files[0].read_text())["request"]["urlPath"] == "/saved"
+        client.delete("/__admin/mappings")
+        assert client.get("/saved").status_code == 404
+        client.post("/__admin/reset")
+        assert client.get("/saved").text == "kept"
+
+
+def test_global_fixed_delay_setting() -> None:
+    with StubServer() as server, httpx.Client(base_url=server.url) as client:
+        server.add_mapping(get("/d").will_return(body="d").to_json())
+        assert client.post("/__admin/settings", json={"fixedDelay": 300}).json()["fixedDelay"] == 300
+        assert client.get("/__admin/settings").json()["settings"]["fixedDelay"] == 300
+        try:
+            client.get("/d", timeout=0.1)
+        except httpx.ReadTimeout:
+            pass
+        else:
+            raise AssertionError("the global delay did not apply")
+        client.post("/__admin/settings", json={"fixedDelay": 0})
+        assert client.get("/d", timeout=2).text == "d"
+
+
+def test_head_and_status_only_responses() -> None:
+    with StubServer() as server, httpx.Client(base_url=server.url) as client:
+        server.add_mapping({"request": {"method": "ANY", "urlPath": "/h"}, "response": {"body": "12345"}})
+        r = client.head("/h")
+        assert r.status_code == 200 and r.headers["content-length"] == "5" and r.content == b""
+        assert client.get("/h").text == "12345"  # the connection is still in sync after HEAD
+
+
+def test_chunked_request_bodies_and_expect_continue() -> None:
+    with StubServer() as server, httpx.Client(base_url=server.url) as client:
+        server.add_mapping(post("/up").with_body({"equalTo": "abcdef"}).will_return(body="ok").to_json())
+        r = client.post("/up", content=iter([b"abc", b"def"]))  # an iterator: sent chunked
+        assert r.text == "ok"
+        assert server.events()[0].request.header("transfer-encoding") == "chunked"
+
+
+def test_global_response_templating_flag() -> None:
+    with StubServer(global_response_templating=True) as server:
+        server.add_mapping({"request": {"urlPath": "/g"}, "response": {"body": "{{request.path}}"}})
+        assert httpx.get(server.url + "/g").text == "/g"
+
+
+def test_cli_https_port_and_ca_bundle(tmp_path: Path) -> None:
+    bundle = tmp_path / "ca.pem"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "testbed.stubs",
+            "--port",
+            "0",
+            "--https-port",
+            "0",
+            "--ca-bundle-out",
+            str(bundle),
+            "--global-response-templating",
+            "--verbose",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        info = {}
+        for line in proc.stdout:
+            key, _, value = line.partition(":")
+            info[key] = value.strip()
+            if key == "serving":
+                break
+        https_port = int(info["https-port"])
+        ctx = ssl.create_default_context(cafile=str(bundle))
+        httpx.post(
+            f"http://127.0.0.1:{info['port']}/__admin/mappings",
+            json={"request": {"urlPath": "/t"}, "response": {"body": "{{request.scheme}}"}},
+        )
+        assert httpx.get(f"https://localhost:{https_port}/t", verify=ctx).text == "https"
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+        if proc.stdout is not None:
+            proc.stdout.close()
