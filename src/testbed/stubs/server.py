@@ -110,6 +110,7 @@ class StubServer:
         self.journal = Journal(max_request_journal_entries, enabled=request_journal)
         self.settings: dict[str, Any] = {}
         self.load_errors: list[InvalidStubError] = []
+        self._scenario_lock = threading.Lock()
         self.errors: list[str] = []  # unexpected exceptions while serving (reported by the fixture)
         self._tls = tls
         self._listeners: list[socket.socket] = []
@@ -295,7 +296,14 @@ class StubServer:
             body = not_matched_table(request, misses[0] if misses else None).encode()
             reply = Reply(404, [("Content-Type", "text/plain;charset=UTF-8")], body)
         else:
-            self.scenarios.advance(stub)
+            if stub.scenario_name is not None:
+                # Match and move the state as one step, so concurrent requests see each state once.
+                with self._scenario_lock:
+                    stub = self.registry.match(request)
+                    if stub is not None:
+                        self.scenarios.advance(stub)
+                if stub is None:
+                    return self.serve(request)
             try:
                 reply = self._reply_for(stub, request)
             except StubError as exc:

@@ -106,6 +106,22 @@ CASES: list[Case] = [
         [get("/orders/43/lines/3"), get("/orders/42/lines/x"), get("/orders/42")],
     ),
     one("url-any", {"method": "GET"}, [get("/whatever/you/like?x=1")]),
+    one(
+        "url-path-encoded",
+        {"method": "GET", "urlPath": "/files/a%20b"},
+        [get("/files/a%20b", "status")],
+        [get("/files/a%2Bb")],
+    ),
+    one(
+        "url-path-decoded-in-stub",
+        {"method": "GET", "urlPath": "/files/c d"},
+        [get("/files/c%20d", "status")],
+    ),
+    one(
+        "query-decoded",
+        {"method": "GET", "urlPath": "/qd", "queryParameters": {"q": {"equalTo": "x y&z"}}},
+        [get("/qd?q=x%20y%26z", "status"), get("/qd?q=x+y%26z", "status")],
+    ),
     # --- query parameters ----------------------------------------------------------------------------
     one(
         "query-equal",

@@ -129,3 +129,20 @@ def test_cli_https_port_and_ca_bundle(tmp_path: Path) -> None:
         assert proc.wait(10) == 0
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_concurrent_requests_see_each_scenario_state_once() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with StubServer() as server:
+        server.add_mapping(
+            get("/once").will_return(body="first").in_scenario("s", when="Started", then="done").to_json()
+        )
+        server.add_mapping(get("/once").will_return(body="later").in_scenario("s", when="done").to_json())
+
+        def call(_: int) -> str:
+            return httpx.get(server.url + "/once", timeout=5).text
+
+        with ThreadPoolExecutor(8) as pool:
+            bodies = list(pool.map(call, range(24)))
+        assert bodies.count("first") == 1 and bodies.count("later") == 23
