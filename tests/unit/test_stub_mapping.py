@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from testbed.stubs import InvalidStubError, Request, parse_mapping, post
-from testbed.stubs.files import load_mappings
 from testbed.stubs.near_miss import explain, near_misses_for_request, not_matched_table
 from testbed.stubs.registry import StubRegistry
 
@@ -128,15 +124,6 @@ def test_builder_produces_wiremock_json() -> None:
         "newScenarioState": "paid",
     }
     parse_mapping(stub)  # and WireMock's grammar accepts it
-
-
-def test_files_recursive_and_bad_files_reported(tmp_path: Path) -> None:
-    (tmp_path / "a" / "b").mkdir(parents=True)
-    (tmp_path / "a" / "b" / "one.json").write_text(json.dumps({"request": {"urlPath": "/1"}, "response": {}}))
-    (tmp_path / "bad.json").write_text(json.dumps({"request": {"urlPath": 7}, "response": {}}))
-    result = load_mappings(tmp_path)
-    assert len(result.stubs) == 1
-    assert result.errors[0].pointer == "/request/urlPath" and "bad.json" in str(result.errors[0])
 
 
 def test_invalid_mapping_errors() -> None:

@@ -439,6 +439,10 @@ class StubServer:
             self._serve_connection(sock, addr, scheme)
         except OSError:
             pass
+        except Exception as exc:  # never a silent dead thread: the fixture reports these
+            import traceback
+
+            self.errors.append("connection handler: " + "".join(traceback.format_exception(exc)))
         finally:
             with self._conn_lock:
                 self._connections.discard(conn)
@@ -503,7 +507,11 @@ class StubServer:
             if expect_continue:
                 sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
             if chunked:
-                body, buf = self._read_chunked(sock, buf)
+                try:
+                    body, buf = self._read_chunked(sock, buf)
+                except ValueError:
+                    self._write_simple(sock, 400, "malformed chunked request body")
+                    return
             elif length:
                 while len(buf) < length:
                     data = recv(max(65536, length - len(buf)))

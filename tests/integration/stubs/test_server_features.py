@@ -146,3 +146,40 @@ def test_concurrent_requests_see_each_scenario_state_once() -> None:
         with ThreadPoolExecutor(8) as pool:
             bodies = list(pool.map(call, range(24)))
         assert bodies.count("first") == 1 and bodies.count("later") == 23
+
+
+def test_malformed_chunked_body_gets_400_and_the_server_keeps_serving() -> None:
+    import socket
+
+    with StubServer() as server:
+        server.add_mapping(get("/ok").will_return(body="ok").to_json())
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 400 ")
+        assert httpx.get(server.url + "/ok").text == "ok"
+        assert server.errors == []
+
+
+def test_http_stub_loads_mapping_files_and_names_a_bad_one(tmp_path: Path) -> None:
+    import pytest
+
+    from testbed.stubs import HttpStub, InvalidStubError
+
+    (tmp_path / "good.json").write_text(
+        json.dumps(
+            {
+                "mappings": [
+                    {"request": {"urlPath": "/a"}, "response": {"body": "a"}},
+                    {"request": {"urlPath": "/b"}, "response": {"body": "b"}},
+                ]
+            }
+        )
+    )
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "bad.json").write_text(json.dumps({"request": {"urlPath": "/c", "cookies": []}}))
+    with StubServer() as server:
+        stub = HttpStub(server)
+        assert [s.request.url.value for s in stub.load(tmp_path / "good.json")] == ["/a", "/b"]
+        assert httpx.get(stub.url + "/b").text == "b"
+        with pytest.raises(InvalidStubError, match=r"bad\.json.*/request/cookies"):
+            stub.load(tmp_path / "bad")
