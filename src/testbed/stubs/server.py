@@ -113,6 +113,7 @@ class StubServer:
         self._scenario_lock = threading.Lock()
         self.errors: list[str] = []  # unexpected exceptions while serving (reported by the fixture)
         self._tls = tls
+        self._owns_tls = tls is None  # a CA we create is removed at stop; a given one is the caller's
         self._listeners: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._connections: set[socket.socket] = set()
@@ -204,6 +205,9 @@ class StubServer:
         self._listeners.clear()
         self._threads.clear()
         self.https_port = None
+        if self._tls is not None and self._owns_tls:
+            self._tls.cleanup()
+            self._tls = None
         self._stopped.set()
 
     def wait_stopped(self, timeout: float | None = None) -> bool:

@@ -507,6 +507,31 @@ CASES: list[Case] = [
         [post("/upload", content=MULTIPART.replace(b"hello file", b"other"), headers=MP_HEADERS)],
     ),
     one(
+        "multipart-all",
+        {
+            "method": "POST",
+            "urlPath": "/upload-all",
+            "multipartPatterns": [
+                {
+                    "matchingType": "ALL",
+                    "headers": {"Content-Type": {"matches": "application/json|text/plain"}},
+                }
+            ],
+        },
+        [post("/upload-all", content=MULTIPART, headers=MP_HEADERS)],
+        [post("/upload-all", content=MULTIPART.replace(b"text/plain", b"image/png"), headers=MP_HEADERS)],
+    ),
+    one(
+        "json-ignore-element",
+        {
+            "method": "POST",
+            "urlPath": "/j6",
+            "bodyPatterns": [{"equalToJson": {"list": [1, "${json-unit.ignore-element}", 3]}}],
+        },
+        [post("/j6", json={"list": [1, {"any": "thing"}, 3]})],
+        [post("/j6", json={"list": [1, 2]})],
+    ),
+    one(
         "several-body-patterns",
         {"method": "POST", "urlPath": "/b4", "bodyPatterns": [{"contains": "a"}, {"matchesJsonPath": "$.b"}]},
         [post("/b4", json={"a": 1, "b": 2})],
