@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from testbed.stubs.errors import InvalidStubError
-from testbed.stubs.files import parse_mapping_document, save_mapping
+from testbed.stubs.files import body_file, parse_mapping_document, save_mapping
 from testbed.stubs.journal import ServeEvent
 from testbed.stubs.mapping import StubMapping, parse_mapping
 from testbed.stubs.matching import RequestPattern, parse_request_pattern
@@ -108,6 +109,10 @@ class AdminApi:
             r("PUT", r"/settings", self.update_settings),
             r("POST", r"/settings", self.update_settings),
             r("PATCH", r"/settings/extended", self.update_extended_settings),
+            r("GET", r"/files", self.list_files),
+            r("GET", r"/files/(?P<name>.+)", self.get_file),
+            r("PUT", r"/files/(?P<name>.+)", self.put_file),
+            r("DELETE", r"/files/(?P<name>.+)", self.delete_file),
             r("GET", r"/health", self.health),
             r("GET", r"/version", self.version),
             r("POST", r"/shutdown", self.shutdown),
@@ -354,6 +359,33 @@ class AdminApi:
         state = data.get("state") if isinstance(data, dict) else None
         self.server.scenarios.set(name, state)
         return _json_reply({})
+
+    # -- files (__files/ under the root directory) -------------------------------------------------
+
+    def list_files(self, request: Request) -> Reply:
+        base = self.server.files_dir()
+        names = sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file())
+        return _json_reply(names)
+
+    def get_file(self, request: Request, name: str) -> Reply:
+        from testbed.stubs.server import Reply
+
+        path = body_file(self.server.files_dir().parent, name)
+        if not path.is_file():
+            return _empty(404)
+        return Reply(200, [], path.read_bytes())
+
+    def put_file(self, request: Request, name: str) -> Reply:
+        path = body_file(self.server.files_dir().parent, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(request.body)
+        return _json_reply(base64.b64encode(request.body).decode())
+
+    def delete_file(self, request: Request, name: str) -> Reply:
+        path = body_file(self.server.files_dir().parent, name)
+        if path.is_file():
+            path.unlink()
+        return _empty()
 
     # -- server ------------------------------------------------------------------------------------
 

@@ -113,6 +113,7 @@ class StubServer:
         self._scenario_lock = threading.Lock()
         self.errors: list[str] = []  # unexpected exceptions while serving (reported by the fixture)
         self._tls = tls
+        self._owned_root: Path | None = None  # a temporary root made for /__admin/files, removed at stop
         self._owns_tls = tls is None  # a CA we create is removed at stop; a given one is the caller's
         self._listeners: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
@@ -208,6 +209,11 @@ class StubServer:
         if self._tls is not None and self._owns_tls:
             self._tls.cleanup()
             self._tls = None
+        if self._owned_root is not None:
+            import shutil
+
+            shutil.rmtree(self._owned_root, ignore_errors=True)
+            self.root_dir = self._owned_root = None
         self._stopped.set()
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
@@ -269,6 +275,17 @@ class StubServer:
             result = load_mappings(p / "mappings" if (p / "mappings").is_dir() else p)
         self.registry.add_many(result.stubs)
         return result
+
+    def files_dir(self) -> Path:
+        """The ``__files`` folder body files come from (a temporary root if none was given)."""
+        if self.root_dir is None:
+            import tempfile
+
+            self.root_dir = Path(tempfile.mkdtemp(prefix="testbed-stub-root-"))
+            self._owned_root = self.root_dir
+        folder = self.root_dir / "__files"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
 
     def reset_mappings(self) -> None:
         """Back to the root directory's stubs (none without a root directory)."""
@@ -556,8 +573,11 @@ class StubServer:
 
                 detail = "".join(traceback.format_exception(exc))
                 self.errors.append(f"{method} {target}: {detail}")
-                reply = Reply(500, [("Content-Type", "text/plain;charset=UTF-8")],
-                              f"testbed stub server error:\n{detail}".encode())
+                reply = Reply(
+                    500,
+                    [("Content-Type", "text/plain;charset=UTF-8")],
+                    f"testbed stub server error:\n{detail}".encode(),
+                )
             if reply.fault is not None:
                 if reply.delay_ms:
                     time.sleep(reply.delay_ms / 1000)

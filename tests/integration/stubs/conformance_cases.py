@@ -1011,6 +1011,22 @@ CASES: list[Case] = [
         ],
     },
     {
+        "id": "admin-files",
+        "mappings": [
+            {
+                "request": {"method": "GET", "urlPath": "/from-put-file"},
+                "response": {"bodyFileName": "put/f.txt"},
+            }
+        ],
+        "steps": [
+            req("PUT", "/__admin/files/put/f.txt", "json", body="put via admin"),
+            req("GET", "/__admin/files/put/f.txt", "exact"),
+            get("/from-put-file", "exact"),
+            req("DELETE", "/__admin/files/put/f.txt", "status"),
+            req("GET", "/__admin/files/put/f.txt", "status"),
+        ],
+    },
+    {
         "id": "admin-misc",
         "mappings": [],
         "steps": [

@@ -183,3 +183,15 @@ def test_http_stub_loads_mapping_files_and_names_a_bad_one(tmp_path: Path) -> No
         assert httpx.get(stub.url + "/b").text == "b"
         with pytest.raises(InvalidStubError, match=r"bad\.json.*/request/cookies"):
             stub.load(tmp_path / "bad")
+
+
+def test_admin_files_without_a_root_dir_use_a_temporary_one() -> None:
+    with StubServer() as server, httpx.Client(base_url=server.url) as client:
+        assert client.put("/__admin/files/a/b.json", content=b'{"x": 1}').json() == "eyJ4IjogMX0="
+        assert client.get("/__admin/files").json() == ["a/b.json"]
+        server.add_mapping({"request": {"urlPath": "/b"}, "response": {"bodyFileName": "a/b.json"}})
+        assert client.get("/b").json() == {"x": 1}
+        assert client.put("/__admin/files/..%2Fescape.txt", content=b"no").status_code == 422
+        root = server.root_dir
+        assert root is not None and root.name.startswith("testbed-stub-root-")
+    assert not root.exists()
