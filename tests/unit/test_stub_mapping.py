@@ -133,3 +133,11 @@ def test_invalid_mapping_errors() -> None:
         parse_mapping({"id": "nope", "request": {}, "response": {}})
     with pytest.raises(InvalidStubError, match="priority must be an integer"):
         parse_mapping({"priority": "high", "request": {}, "response": {}})
+
+
+def test_every_public_name_resolves() -> None:
+    import testbed.stubs
+
+    for name in testbed.stubs.__all__:
+        assert getattr(testbed.stubs, name) is not None
+    assert testbed.stubs.equal_to("x", case_insensitive=True) == {"equalTo": "x", "caseInsensitive": True}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,11 @@ class HttpStub:
         """The PEM CA bundle the client must trust for ``https_url``."""
         self.server.enable_https()
         return self.server.ca_bundle
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """An SSL context trusting only the throwaway CA: ``httpx.Client(verify=http_stub.ssl_context)``."""
+        return ssl.create_default_context(cafile=str(self.ca_bundle))
 
     def stub_for(self, stub: StubBuilder | Mapping[str, Any]) -> StubMapping:
         """Add a stub (a builder such as ``get("/x").will_return(...)`` or WireMock JSON)."""

@@ -158,6 +158,7 @@ def test_tls(http_stub):
     http_stub.stub_for(get("/secure").will_return(json={"ok": True}))
     ctx = ssl.create_default_context(cafile=str(http_stub.ca_bundle))
     assert httpx.get(http_stub.https_url + "/secure", verify=ctx).json() == {"ok": True}
+    assert httpx.get(http_stub.https_url + "/secure", verify=http_stub.ssl_context).json() == {"ok": True}
 """
     )
     # In a subprocess: an in-process pytester run unloads the modules it imported (cryptography's among
