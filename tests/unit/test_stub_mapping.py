@@ -141,3 +141,23 @@ def test_every_public_name_resolves() -> None:
     for name in testbed.stubs.__all__:
         assert getattr(testbed.stubs, name) is not None
     assert testbed.stubs.equal_to("x", case_insensitive=True) == {"equalTo": "x", "caseInsensitive": True}
+
+
+def test_near_miss_names_a_scenario_in_another_state() -> None:
+    registry = StubRegistry()
+    stub = parse_mapping(
+        {
+            "name": "second call",
+            "scenarioName": "pay",
+            "requiredScenarioState": "paid",
+            "request": {"method": "GET", "urlPath": "/status"},
+            "response": {},
+        }
+    )
+    registry.add(stub)
+    request = _req("GET", "/status")
+    assert registry.match(request) is None
+    miss = near_misses_for_request(request, registry.ordered(), scenarios=registry.scenarios)[0]
+    assert [f.label for f in miss.result.fields if not f.matched] == ["scenario"]
+    assert "[Scenario 'pay' state: Started]" in explain(request, [miss])
+    assert "<<<<< Scenario does not match" in not_matched_table(request, miss)

@@ -306,7 +306,7 @@ class AdminApi:
         misses = []
         for e in self.server.journal.events():
             if not e.was_matched:
-                misses += near_misses_for_request(e.request, stubs)
+                misses += near_misses_for_request(e.request, stubs, scenarios=self.server.scenarios)
         return _json_reply({"nearMisses": [m.to_json() for m in misses]})
 
     def remove_requests(self, request: Request) -> Reply:
@@ -334,7 +334,9 @@ class AdminApi:
     def near_misses_request(self, request: Request) -> Reply:
         data = _body_json(request)
         logged = Request.from_json(data if isinstance(data, dict) else {})
-        misses = near_misses_for_request(logged, self.server.registry.ordered())
+        misses = near_misses_for_request(
+            logged, self.server.registry.ordered(), scenarios=self.server.scenarios
+        )
         return _json_reply({"nearMisses": [m.to_json() for m in misses]})
 
     def near_misses_pattern(self, request: Request) -> Reply:

@@ -313,7 +313,7 @@ class StubServer:
         if stub is None:
             from testbed.stubs.near_miss import near_misses_for_request, not_matched_table
 
-            misses = near_misses_for_request(request, self.registry.ordered(), 1)
+            misses = near_misses_for_request(request, self.registry.ordered(), 1, scenarios=self.scenarios)
             body = not_matched_table(request, misses[0] if misses else None).encode()
             reply = Reply(404, [("Content-Type", "text/plain;charset=UTF-8")], body)
         else:

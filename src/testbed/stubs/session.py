@@ -147,7 +147,10 @@ class HttpStub:
         stubs = self.server.stubs()
         parts = []
         for event in self.unmatched:
-            parts.append(explain(event.request, near_misses_for_request(event.request, stubs)))
+            scenarios = getattr(self.server, "scenarios", None)
+            parts.append(
+                explain(event.request, near_misses_for_request(event.request, stubs, scenarios=scenarios))
+            )
         return "\n".join(parts)
 
     def server_errors(self) -> list[str]:
