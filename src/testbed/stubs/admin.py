@@ -109,6 +109,10 @@ class AdminApi:
             r("PUT", r"/settings", self.update_settings),
             r("POST", r"/settings", self.update_settings),
             r("PATCH", r"/settings/extended", self.update_extended_settings),
+            r("POST", r"/recordings/start", self.start_recording),
+            r("POST", r"/recordings/stop", self.stop_recording),
+            r("GET", r"/recordings/status", self.recording_status),
+            r("POST", r"/recordings/snapshot", self.snapshot),
             r("GET", r"/files", self.list_files),
             r("GET", r"/files/(?P<name>.+)", self.get_file),
             r("PUT", r"/files/(?P<name>.+)", self.put_file),
@@ -361,6 +365,30 @@ class AdminApi:
         state = data.get("state") if isinstance(data, dict) else None
         self.server.scenarios.set(name, state)
         return _json_reply({})
+
+    # -- recording ---------------------------------------------------------------------------------
+
+    def start_recording(self, request: Request) -> Reply:
+        data = _body_json(request)
+        self.server.recorder.start(data if isinstance(data, dict) else {})
+        return _json_reply({})
+
+    def stop_recording(self, request: Request) -> Reply:
+        from testbed.stubs.recording import NotRecordingError
+
+        try:
+            stubs = self.server.recorder.stop()
+        except NotRecordingError as exc:
+            return _json_reply({"errors": [{"code": 30, "title": exc.args[0]}]}, 400)
+        return _json_reply({"mappings": [_normalised(s) for s in stubs]})
+
+    def recording_status(self, request: Request) -> Reply:
+        return _json_reply({"status": self.server.recorder.status})
+
+    def snapshot(self, request: Request) -> Reply:
+        data = _body_json(request)
+        stubs = self.server.recorder.snapshot(data if isinstance(data, dict) else {})
+        return _json_reply({"mappings": [_normalised(s) for s in stubs]})
 
     # -- files (__files/ under the root directory) -------------------------------------------------
 

@@ -31,6 +31,7 @@ from testbed.stubs.scenarios import Scenarios
 
 if TYPE_CHECKING:
     from testbed.stubs.admin import AdminApi
+    from testbed.stubs.recording import Recorder
     from testbed.stubs.tls import TlsMaterial
 
 VERSION = "3.13.2"
@@ -125,6 +126,16 @@ class StubServer:
         self.https_port: int | None = None
         self.started_at = 0.0
         self._admin: AdminApi | None = None
+        self._recorder: Recorder | None = None
+
+    @property
+    def recorder(self) -> Recorder:
+        """Record/snapshot of proxied traffic into stubs (WireMock's /__admin/recordings)."""
+        if self._recorder is None:
+            from testbed.stubs.recording import Recorder
+
+            self._recorder = Recorder(self)
+        return self._recorder
 
     @property
     def admin(self) -> AdminApi:

@@ -193,3 +193,49 @@ def test_proxy_same_as_wiremock(wiremock: WireMockProcess, stub_server: StubServ
         assert actual == expected
         bodies = [e.request.body for e in upstream.events() if e.was_matched]
         assert bodies == [b"payload", b"payload"]  # once through each server
+
+
+def _recorded(base_url: str, upstream: str) -> tuple[list[Any], list[Any]]:
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        client.post("/__admin/reset")
+        statuses = [
+            client.post("/__admin/recordings/stop").json(),
+            client.get("/__admin/recordings/status").json(),
+        ]
+        start = {"targetBaseUrl": upstream, "persist": False, "captureHeaders": {"X-Tenant": {}}}
+        assert client.post("/__admin/recordings/start", json=start).json() == {}
+        statuses.append(client.get("/__admin/recordings/status").json())
+        client.get("/api/items?x=1", headers={"X-Tenant": "t1"})
+        client.post("/api/items", json={"a": 1})
+        client.get("/api/items?x=1", headers={"X-Tenant": "t1"})
+        client.put("/api/raw", content=b"plain text")
+        client.get("/")
+        stopped = client.post("/__admin/recordings/stop").json()["mappings"]
+        statuses.append(client.get("/__admin/recordings/status").json())
+        replay = [
+            client.get("/api/items?x=1", headers={"X-Tenant": "t1"}).text,
+            client.get("/api/items?x=1", headers={"X-Tenant": "t1"}).status_code,
+        ]
+    for m in stopped:
+        for key in ("id", "uuid"):
+            m.pop(key)
+        m.get("response", {}).get("headers", {}).pop("Matched-Stub-Name", None)
+    return [statuses, replay], stopped
+
+
+def test_recording_same_as_wiremock(wiremock: WireMockProcess, stub_server: StubServer) -> None:
+    with StubServer() as upstream:
+        upstream.add_mapping(
+            {
+                "request": {"method": "ANY", "urlPathPattern": "/.*"},
+                "response": {
+                    "status": 200,
+                    "jsonBody": {"hello": "world"},
+                    "headers": {"Content-Type": "application/json", "X-Up": "1"},
+                },
+            }
+        )
+        expected = _recorded(wiremock.url, upstream.url)
+        actual = _recorded(stub_server.url, upstream.url)
+    assert actual[0] == expected[0]
+    assert actual[1] == expected[1]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["pytester"]
-
 
 def lean(monkeypatch: pytest.MonkeyPatch) -> None:
     """Subprocess runs load only testbed's plugin (not every plugin of the venv): seconds saved each."""

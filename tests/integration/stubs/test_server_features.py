@@ -195,3 +195,21 @@ def test_admin_files_without_a_root_dir_use_a_temporary_one() -> None:
         root = server.root_dir
         assert root is not None and root.name.startswith("testbed-stub-root-")
     assert not root.exists()
+
+
+def test_snapshot_turns_proxied_traffic_into_saved_stubs(tmp_path: Path) -> None:
+    with StubServer() as upstream, StubServer(root_dir=tmp_path) as server:
+        upstream.add_mapping(get("/v1/rates").will_return(json={"eur": 1.1}).to_json())
+        server.add_mapping(
+            {"request": {"urlPathPattern": "/v1/.*"}, "response": {"proxyBaseUrl": upstream.url}}
+        )
+        with httpx.Client(base_url=server.url) as client:
+            assert client.get("/v1/rates").json() == {"eur": 1.1}
+            mappings = client.post("/__admin/recordings/snapshot", json={}).json()["mappings"]
+        assert [(m["name"], m["request"], m["response"]["body"]) for m in mappings] == [
+            ("v1_rates", {"url": "/v1/rates", "method": "GET"}, '{"eur":1.1}')
+        ]
+        saved = list((tmp_path / "mappings").glob("v1_rates-*.json"))
+        assert len(saved) == 1
+    with StubServer(root_dir=tmp_path) as replay:  # the upstream is gone: the saved stub answers
+        assert httpx.get(replay.url + "/v1/rates").json() == {"eur": 1.1}
