@@ -113,6 +113,7 @@ class StubServer:
         self.load_errors: list[InvalidStubError] = []
         self._scenario_lock = threading.Lock()
         self.errors: list[str] = []  # unexpected exceptions while serving (reported by the fixture)
+        self.webhook_errors: list[str] = []  # webhooks that could not be delivered
         self._tls = tls
         self._owned_root: Path | None = None  # a temporary root made for /__admin/files, removed at stop
         self._owns_tls = tls is None  # a CA we create is removed at stop; a given one is the caller's
@@ -340,6 +341,10 @@ class StubServer:
                 reply = self._reply_for(stub, request)
             except StubError as exc:
                 reply = Reply(500, [("Content-Type", "text/plain;charset=UTF-8")], str(exc).encode())
+        if stub is not None and ("postServeActions" in stub.raw or "serveEventListeners" in stub.raw):
+            from testbed.stubs.webhooks import fire, webhook_parameters
+
+            fire(webhook_parameters(stub.raw), request, self.webhook_errors)
         if self.journal.enabled:
             self.journal.record(
                 ServeEvent(

@@ -765,7 +765,11 @@ def render(
     path_params: Mapping[str, str] | None = None,
     parameters: Mapping[str, Any] | None = None,
 ) -> str:
-    """Render ``template`` for ``request`` (WireMock's request model plus ``parameters``)."""
+    """Render ``template`` for ``request`` (WireMock's request model plus ``parameters``).
+
+    Webhooks see the request that triggered them as ``originalRequest`` (and as ``request``).
+    """
     nodes = parse_template(template)
-    root = {"request": request_model(request, path_params), "parameters": dict(parameters or {})}
+    model = request_model(request, path_params)
+    root = {"request": model, "originalRequest": model, "parameters": dict(parameters or {})}
     return Renderer(root).render(nodes, Scope(root))

@@ -239,3 +239,54 @@ def test_recording_same_as_wiremock(wiremock: WireMockProcess, stub_server: Stub
         actual = _recorded(stub_server.url, upstream.url)
     assert actual[0] == expected[0]
     assert actual[1] == expected[1]
+
+
+def _webhook_seen(base_url: str, receiver: StubServer, mapping: dict[str, Any]) -> dict[str, Any]:
+    import time
+
+    receiver.reset()
+    receiver.add_mapping({"request": {"method": "ANY"}, "response": {"status": 204}})
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        client.post("/__admin/reset")
+        assert client.post("/__admin/mappings", json=mapping).status_code == 201
+        served = client.post("/charge", json={"id": "ch_1", "amount": 5})
+    deadline = time.monotonic() + 10
+    while not receiver.events() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (event,) = receiver.events()
+    r = event.request
+    return {
+        "status": served.status_code,
+        "method": r.method,
+        "url": r.url,
+        "body": r.body_text,
+        "content-type": r.header("content-type"),
+        "x-sig": r.header("x-signature"),
+    }
+
+
+def test_webhook_same_as_wiremock(wiremock: WireMockProcess, stub_server: StubServer) -> None:
+    with StubServer() as receiver:
+        mapping = {
+            "request": {"method": "POST", "urlPath": "/charge"},
+            "response": {"status": 202},
+            "serveEventListeners": [
+                {
+                    "name": "webhook",
+                    "parameters": {
+                        "method": "PUT",
+                        "url": receiver.url + "/callbacks/{{jsonPath originalRequest.body '$.id'}}",
+                        "headers": {
+                            "Content-Type": "application/json",
+                            "X-Signature": "sig-{{originalRequest.method}}",
+                        },
+                        "body": '{"id": "{{jsonPath originalRequest.body \'$.id\'}}", "status": "succeeded"}',
+                        "delay": {"type": "fixed", "milliseconds": 20},
+                    },
+                }
+            ],
+        }
+        expected = _webhook_seen(wiremock.url, receiver, mapping)
+        actual = _webhook_seen(stub_server.url, receiver, mapping)
+    assert actual == expected
+    assert actual["url"] == "/callbacks/ch_1"

@@ -6,6 +6,7 @@ import json
 import ssl
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -213,3 +214,61 @@ def test_snapshot_turns_proxied_traffic_into_saved_stubs(tmp_path: Path) -> None
         assert len(saved) == 1
     with StubServer(root_dir=tmp_path) as replay:  # the upstream is gone: the saved stub answers
         assert httpx.get(replay.url + "/v1/rates").json() == {"eur": 1.1}
+
+
+def _wait(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_webhook_from_the_builder_and_the_legacy_form() -> None:
+    with StubServer() as receiver, StubServer() as server:
+        receiver.add_mapping({"request": {"method": "ANY"}, "response": {"status": 200}})
+        server.add_mapping(
+            post("/pay")
+            .will_return(202)
+            .with_webhook(
+                receiver.url + "/hook", body={"paid": True}, headers={"X-Kind": "paid"}, delay_ms=10
+            )
+            .to_json()
+        )
+        server.add_mapping(
+            {
+                "request": {"urlPath": "/legacy"},
+                "response": {},
+                "postServeActions": {"webhook": {"method": "GET", "url": receiver.url + "/old"}},
+            }
+        )
+        assert httpx.post(server.url + "/pay").status_code == 202
+        httpx.get(server.url + "/legacy")
+        _wait(lambda: len(receiver.events()) == 2)
+        seen = {e.request.url: e.request for e in receiver.events()}
+        assert seen["/hook"].body == b'{"paid": true}' and seen["/hook"].header("X-Kind") == "paid"
+        assert seen["/old"].method == "GET"
+
+
+def test_undeliverable_webhook_is_reported_not_raised() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    with StubServer() as server:
+        server.add_mapping(
+            get("/x").will_return(body="ok").with_webhook(f"http://127.0.0.1:{dead_port}/").to_json()
+        )
+        assert httpx.get(server.url + "/x").text == "ok"
+        _wait(lambda: bool(server.webhook_errors))
+        assert "webhook" in server.webhook_errors[0] and str(dead_port) in server.webhook_errors[0]
+
+
+def test_unknown_post_serve_action_is_rejected() -> None:
+    import pytest
+
+    from testbed.stubs import InvalidStubError
+
+    with StubServer() as server, pytest.raises(InvalidStubError, match='only the "webhook" action'):
+        server.add_mapping({"request": {}, "response": {}, "postServeActions": [{"name": "custom-thing"}]})
