@@ -302,14 +302,16 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING  # noqa: E402
 
 if _TYPE_CHECKING:
     from testbed.stubs import HttpStub, StubServer
+    from testbed.stubs.client import RemoteStubServer
 
 
 @pytest.fixture(scope="session")
-def testbed_http_stub_server(pytestconfig: pytest.Config) -> _Iterator[StubServer]:
+def testbed_http_stub_server(pytestconfig: pytest.Config) -> _Iterator[StubServer | RemoteStubServer]:
     """The session's HTTP stub server (WireMock-compatible), on an ephemeral loopback port.
 
     ``[tool.testbed.http] mappings`` names a WireMock root dir (with mappings/ and __files/) loaded at start
-    and after every reset; ``https = true`` starts the HTTPS port at once (otherwise on first use).
+    and after every reset; ``https = true`` starts the HTTPS port at once (otherwise on first use);
+    ``in_process = false`` runs it as its own process (``python -m testbed.stubs``) instead of a thread.
     """
     from testbed.stubs import StubServer
 
@@ -319,8 +321,13 @@ def testbed_http_stub_server(pytestconfig: pytest.Config) -> _Iterator[StubServe
         root_dir = Path(settings.mappings)
         if not root_dir.is_absolute():
             root_dir = pytestconfig.rootpath / root_dir
-    server = StubServer(root_dir=root_dir, https=settings.https)
-    server.start()
+    server: StubServer | RemoteStubServer
+    if settings.in_process:  # the default: measured faster to start and to answer (bench/stubs.py)
+        server = StubServer(root_dir=root_dir, https=settings.https).start()
+    else:
+        from testbed.stubs.client import RemoteStubServer
+
+        server = RemoteStubServer.spawn(root_dir=root_dir, https=settings.https)
     try:
         if server.load_errors:
             raise server.load_errors[0]
@@ -330,7 +337,9 @@ def testbed_http_stub_server(pytestconfig: pytest.Config) -> _Iterator[StubServe
 
 
 @pytest.fixture
-def http_stub(testbed_http_stub_server: StubServer, request: pytest.FixtureRequest) -> _Iterator[HttpStub]:
+def http_stub(
+    testbed_http_stub_server: StubServer | RemoteStubServer, request: pytest.FixtureRequest
+) -> _Iterator[HttpStub]:
     """A stub server for this test: fresh stubs (the configured mapping files only) and an empty journal.
 
     A request that matched no stub fails the test at teardown, showing the closest stubs; turn that off with
@@ -345,6 +354,10 @@ def http_stub(testbed_http_stub_server: StubServer, request: pytest.FixtureReque
     testbed_http_stub_server.reset()
     stub = HttpStub(testbed_http_stub_server, fail_on_unmatched=fail)
     yield stub
+    errors = stub.server_errors()
+    if errors:
+        pytest.fail("[HTTP stub] the stub server failed while answering this test (a testbed bug, please "
+                    "report it):\n" + "\n".join(errors), pytrace=False)
     if fail and stub.unmatched:
         pytest.fail(
             f"[HTTP stub] {len(stub.unmatched)} request(s) in this test matched no stub (each got a 404):\n"

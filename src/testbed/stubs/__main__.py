@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"ca-bundle: {args.ca_bundle_out or server.ca_bundle}")
     for err in server.load_errors:
         lines.append(f"skipped: {err}")
+    lines.append(f"serving: {server.url}")
     print("\n".join(lines), flush=True)
     try:
         while not server.wait_stopped(0.5):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from testbed.stubs.errors import InvalidStubError
-from testbed.stubs.files import parse_mapping_document, save_mapping
+from testbed.stubs.files import body_file, parse_mapping_document, save_mapping
 from testbed.stubs.journal import ServeEvent
 from testbed.stubs.mapping import StubMapping, parse_mapping
 from testbed.stubs.matching import RequestPattern, parse_request_pattern
@@ -108,6 +109,14 @@ class AdminApi:
             r("PUT", r"/settings", self.update_settings),
             r("POST", r"/settings", self.update_settings),
             r("PATCH", r"/settings/extended", self.update_extended_settings),
+            r("POST", r"/recordings/start", self.start_recording),
+            r("POST", r"/recordings/stop", self.stop_recording),
+            r("GET", r"/recordings/status", self.recording_status),
+            r("POST", r"/recordings/snapshot", self.snapshot),
+            r("GET", r"/files", self.list_files),
+            r("GET", r"/files/(?P<name>.+)", self.get_file),
+            r("PUT", r"/files/(?P<name>.+)", self.put_file),
+            r("DELETE", r"/files/(?P<name>.+)", self.delete_file),
             r("GET", r"/health", self.health),
             r("GET", r"/version", self.version),
             r("POST", r"/shutdown", self.shutdown),
@@ -301,7 +310,7 @@ class AdminApi:
         misses = []
         for e in self.server.journal.events():
             if not e.was_matched:
-                misses += near_misses_for_request(e.request, stubs)
+                misses += near_misses_for_request(e.request, stubs, scenarios=self.server.scenarios)
         return _json_reply({"nearMisses": [m.to_json() for m in misses]})
 
     def remove_requests(self, request: Request) -> Reply:
@@ -329,7 +338,9 @@ class AdminApi:
     def near_misses_request(self, request: Request) -> Reply:
         data = _body_json(request)
         logged = Request.from_json(data if isinstance(data, dict) else {})
-        misses = near_misses_for_request(logged, self.server.registry.ordered())
+        misses = near_misses_for_request(
+            logged, self.server.registry.ordered(), scenarios=self.server.scenarios
+        )
         return _json_reply({"nearMisses": [m.to_json() for m in misses]})
 
     def near_misses_pattern(self, request: Request) -> Reply:
@@ -354,6 +365,57 @@ class AdminApi:
         state = data.get("state") if isinstance(data, dict) else None
         self.server.scenarios.set(name, state)
         return _json_reply({})
+
+    # -- recording ---------------------------------------------------------------------------------
+
+    def start_recording(self, request: Request) -> Reply:
+        data = _body_json(request)
+        self.server.recorder.start(data if isinstance(data, dict) else {})
+        return _json_reply({})
+
+    def stop_recording(self, request: Request) -> Reply:
+        from testbed.stubs.recording import NotRecordingError
+
+        try:
+            stubs = self.server.recorder.stop()
+        except NotRecordingError as exc:
+            return _json_reply({"errors": [{"code": 30, "title": exc.args[0]}]}, 400)
+        return _json_reply({"mappings": [_normalised(s) for s in stubs]})
+
+    def recording_status(self, request: Request) -> Reply:
+        return _json_reply({"status": self.server.recorder.status})
+
+    def snapshot(self, request: Request) -> Reply:
+        data = _body_json(request)
+        stubs = self.server.recorder.snapshot(data if isinstance(data, dict) else {})
+        return _json_reply({"mappings": [_normalised(s) for s in stubs]})
+
+    # -- files (__files/ under the root directory) -------------------------------------------------
+
+    def list_files(self, request: Request) -> Reply:
+        base = self.server.files_dir()
+        names = sorted(str(p.relative_to(base)) for p in base.rglob("*") if p.is_file())
+        return _json_reply(names)
+
+    def get_file(self, request: Request, name: str) -> Reply:
+        from testbed.stubs.server import Reply
+
+        path = body_file(self.server.files_dir().parent, name)
+        if not path.is_file():
+            return _empty(404)
+        return Reply(200, [], path.read_bytes())
+
+    def put_file(self, request: Request, name: str) -> Reply:
+        path = body_file(self.server.files_dir().parent, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(request.body)
+        return _json_reply(base64.b64encode(request.body).decode())
+
+    def delete_file(self, request: Request, name: str) -> Reply:
+        path = body_file(self.server.files_dir().parent, name)
+        if path.is_file():
+            path.unlink()
+        return _empty()
 
     # -- server ------------------------------------------------------------------------------------
 

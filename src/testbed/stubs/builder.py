@@ -272,6 +272,26 @@ class StubBuilder:
         self._json["response"]["chunkedDribbleDelay"] = {"numberOfChunks": chunks, "totalDuration": total_ms}
         return self
 
+    def with_webhook(
+        self,
+        url: str,
+        *,
+        method: str = "POST",
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        delay_ms: int | None = None,
+    ) -> StubBuilder:
+        """After serving, call ``url`` (templated: ``{{jsonPath originalRequest.body '$.id'}}``)."""
+        params: dict[str, Any] = {"method": method, "url": url}
+        if body is not None:
+            params["body"] = body if isinstance(body, str) else json.dumps(body)
+        if headers:
+            params["headers"] = dict(headers)
+        if delay_ms is not None:
+            params["delay"] = {"type": "fixed", "milliseconds": delay_ms}
+        self._json.setdefault("serveEventListeners", []).append({"name": "webhook", "parameters": params})
+        return self
+
     def with_metadata(self, **metadata: Any) -> StubBuilder:
         self._json.setdefault("metadata", {}).update(metadata)
         return self

@@ -82,7 +82,7 @@ def save_mapping(root: Path, stub: StubMapping) -> Path:
     """Write one stub to ``root/mappings`` the way WireMock's POST /__admin/mappings/save does."""
     folder = root / "mappings"
     folder.mkdir(parents=True, exist_ok=True)
-    slug = re.sub(r"[^a-zA-Z0-9]+", "-", stub.name or "mapping").strip("-").lower() or "mapping"
+    slug = re.sub(r"[^a-zA-Z0-9_]+", "-", stub.name or "mapping").strip("-").lower() or "mapping"
     path = folder / f"{slug}-{stub.id}.json"
     path.write_text(json.dumps(stub.to_json(), indent=2), encoding="utf-8")
     return path

@@ -7,11 +7,13 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from testbed.stubs.mapping import StubMapping
 from testbed.stubs.request import Request
-from testbed.stubs.responses import ResponseDefinition
+
+if TYPE_CHECKING:
+    from testbed.stubs.responses import ResponseDefinition
 
 
 @dataclass(frozen=True, eq=False)

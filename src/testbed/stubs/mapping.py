@@ -73,6 +73,10 @@ def parse_mapping(obj: Any, *, source: str | None = None, pointer: str = "") -> 
                 f"priority must be an integer (1 is highest), got {json.dumps(priority)}",
                 f"{pointer}/priority",
             )
+        if obj.get("postServeActions") is not None or obj.get("serveEventListeners") is not None:
+            from testbed.stubs.webhooks import webhook_parameters
+
+            webhook_parameters(obj)  # validate now, so a bad webhook fails when the stub is added
         metadata = obj.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise InvalidStubError("metadata must be a JSON object", f"{pointer}/metadata")

@@ -362,7 +362,7 @@ def parse_request_pattern(obj: Any, pointer: str = "/request") -> RequestPattern
                     f"{key} {value!r} is not a valid regular expression: {exc}", f"{pointer}/{key}"
                 ) from exc
         kw["url"] = UrlMatcher(key, value)
-    if obj.get("pathParameters"):
+    if obj.get("pathParameters") is not None:
         if kw.get("url") is None or kw["url"].kind != "urlPathTemplate":
             raise InvalidStubError(
                 'pathParameters need a urlPathTemplate such as "/orders/{id}"', f"{pointer}/pathParameters"
@@ -379,10 +379,10 @@ def parse_request_pattern(obj: Any, pointer: str = "/request") -> RequestPattern
             k: parse_value_pattern(v, f"{pointer}/pathParameters/{k}") for k, v in pp.items()
         }
     for key, attr in (("queryParameters", "query"), ("headers", "headers"), ("formParameters", "form")):
-        if obj.get(key):
+        if obj.get(key) is not None:
             table = _as_dict(obj[key], key, pointer)
             kw[attr] = {k: parse_multi_value_pattern(v, f"{pointer}/{key}/{k}") for k, v in table.items()}
-    if obj.get("cookies"):
+    if obj.get("cookies") is not None:
         table = _as_dict(obj["cookies"], "cookies", pointer)
         kw["cookies"] = {k: parse_value_pattern(v, f"{pointer}/cookies/{k}") for k, v in table.items()}
     auth = obj.get("basicAuth") or obj.get("basicAuthCredentials")
@@ -395,7 +395,7 @@ def parse_request_pattern(obj: Any, pointer: str = "/request") -> RequestPattern
         headers = dict(kw.get("headers", {}))
         headers["Authorization"] = MultiValuePattern(single=EqualTo(f"Basic {token}"))
         kw["headers"] = headers
-    if obj.get("bodyPatterns"):
+    if obj.get("bodyPatterns") is not None:
         bp = obj["bodyPatterns"]
         if not isinstance(bp, list):
             raise InvalidStubError(
@@ -404,7 +404,7 @@ def parse_request_pattern(obj: Any, pointer: str = "/request") -> RequestPattern
         kw["body_patterns"] = tuple(
             parse_value_pattern(p, f"{pointer}/bodyPatterns/{i}") for i, p in enumerate(bp)
         )
-    if obj.get("multipartPatterns"):
+    if obj.get("multipartPatterns") is not None:
         mps = obj["multipartPatterns"]
         if not isinstance(mps, list):
             raise InvalidStubError("multipartPatterns must be a list", f"{pointer}/multipartPatterns")

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from testbed.stubs.mapping import StubMapping
-from testbed.stubs.matching import MatchResult, RequestPattern
+from testbed.stubs.matching import FieldResult, MatchResult, RequestPattern
 from testbed.stubs.request import Request
+from testbed.stubs.scenarios import Scenarios
 
 NEAR_MISS_COUNT = 3
 _WIDTH = 58
@@ -40,10 +41,25 @@ class NearMiss:
 
 
 def near_misses_for_request(
-    request: Request, stubs: Iterable[StubMapping], limit: int = NEAR_MISS_COUNT
+    request: Request,
+    stubs: Iterable[StubMapping],
+    limit: int = NEAR_MISS_COUNT,
+    scenarios: Scenarios | None = None,
 ) -> list[NearMiss]:
-    """The ``limit`` stubs closest to ``request``, closest first."""
-    misses = [NearMiss(request, s.request.evaluate(request), stub=s) for s in stubs]
+    """The ``limit`` stubs closest to ``request``, closest first (a scenario in another state counts)."""
+    misses = []
+    for stub in stubs:
+        result = stub.request.evaluate(request)
+        if scenarios is not None and stub.scenario_name is not None and not scenarios.allows(stub):
+            name = stub.scenario_name
+            row = FieldResult(
+                "scenario",
+                f"[Scenario '{name}' state: {stub.required_scenario_state}]",
+                f"[Scenario '{name}' state: {scenarios.state(name)}]",
+                1.0,
+            )
+            result = MatchResult((*result.fields, row))
+        misses.append(NearMiss(request, result, stub=stub))
     misses.sort(key=lambda m: m.distance)
     return misses[:limit]
 

@@ -717,7 +717,7 @@ def parse_datetime(text: str, fmt: str | None = None) -> datetime | None:
             dt = datetime.strptime(text, java_date_format_to_strftime(fmt))
         elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             dt = datetime.fromisoformat(text)
-        elif "T" in text or re.match(r"\d{4}-\d{2}-\d{2} ", text):
+        elif re.match(r"\d{4}-\d{2}-\d{2}[T ]", text):
             dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
         else:
             dt = parsedate_to_datetime(text)

@@ -6,19 +6,17 @@ to one request without any socket, so the matching and response rules can be use
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
-import ssl
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from testbed.stubs import faults
@@ -26,13 +24,15 @@ from testbed.stubs.errors import InvalidStubError, StubError
 from testbed.stubs.files import LoadResult, body_file, load_mappings
 from testbed.stubs.journal import Journal, ServedResponse, ServeEvent
 from testbed.stubs.mapping import StubMapping, parse_mapping
-from testbed.stubs.near_miss import near_misses_for_request, not_matched_table
 from testbed.stubs.registry import StubRegistry
 from testbed.stubs.request import Request
 from testbed.stubs.responses import ChunkedDribble
 from testbed.stubs.scenarios import Scenarios
-from testbed.stubs.templating import render
-from testbed.stubs.tls import TlsMaterial, make_tls
+
+if TYPE_CHECKING:
+    from testbed.stubs.admin import AdminApi
+    from testbed.stubs.recording import Recorder
+    from testbed.stubs.tls import TlsMaterial
 
 VERSION = "3.13.2"
 _MAX_HEAD = 64 * 1024
@@ -111,7 +111,12 @@ class StubServer:
         self.journal = Journal(max_request_journal_entries, enabled=request_journal)
         self.settings: dict[str, Any] = {}
         self.load_errors: list[InvalidStubError] = []
+        self._scenario_lock = threading.Lock()
+        self.errors: list[str] = []  # unexpected exceptions while serving (reported by the fixture)
+        self.webhook_errors: list[str] = []  # webhooks that could not be delivered
         self._tls = tls
+        self._owned_root: Path | None = None  # a temporary root made for /__admin/files, removed at stop
+        self._owns_tls = tls is None  # a CA we create is removed at stop; a given one is the caller's
         self._listeners: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
         self._connections: set[socket.socket] = set()
@@ -121,9 +126,26 @@ class StubServer:
         self.port = 0
         self.https_port: int | None = None
         self.started_at = 0.0
-        from testbed.stubs.admin import AdminApi
+        self._admin: AdminApi | None = None
+        self._recorder: Recorder | None = None
 
-        self.admin = AdminApi(self)
+    @property
+    def recorder(self) -> Recorder:
+        """Record/snapshot of proxied traffic into stubs (WireMock's /__admin/recordings)."""
+        if self._recorder is None:
+            from testbed.stubs.recording import Recorder
+
+            self._recorder = Recorder(self)
+        return self._recorder
+
+    @property
+    def admin(self) -> AdminApi:
+        """The /__admin request handler (imported on first use: it is not needed to serve stubs)."""
+        if self._admin is None:
+            from testbed.stubs.admin import AdminApi
+
+            self._admin = AdminApi(self)
+        return self._admin
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -148,6 +170,8 @@ class StubServer:
             if self.https_port is not None:
                 return
             if self._tls is None:
+                from testbed.stubs.tls import make_tls
+
                 self._tls = make_tls()
             tls_sock = self._listen(self._requested_https_port)
             self.https_port = tls_sock.getsockname()[1]
@@ -194,6 +218,14 @@ class StubServer:
         self._listeners.clear()
         self._threads.clear()
         self.https_port = None
+        if self._tls is not None and self._owns_tls:
+            self._tls.cleanup()
+            self._tls = None
+        if self._owned_root is not None:
+            import shutil
+
+            shutil.rmtree(self._owned_root, ignore_errors=True)
+            self.root_dir = self._owned_root = None
         self._stopped.set()
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
@@ -256,6 +288,17 @@ class StubServer:
         self.registry.add_many(result.stubs)
         return result
 
+    def files_dir(self) -> Path:
+        """The ``__files`` folder body files come from (a temporary root if none was given)."""
+        if self.root_dir is None:
+            import tempfile
+
+            self.root_dir = Path(tempfile.mkdtemp(prefix="testbed-stub-root-"))
+            self._owned_root = self.root_dir
+        folder = self.root_dir / "__files"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
     def reset_mappings(self) -> None:
         """Back to the root directory's stubs (none without a root directory)."""
         self.registry.clear()
@@ -280,15 +323,28 @@ class StubServer:
         started = time.perf_counter()
         stub = self.registry.match(request)
         if stub is None:
-            misses = near_misses_for_request(request, self.registry.ordered(), 1)
+            from testbed.stubs.near_miss import near_misses_for_request, not_matched_table
+
+            misses = near_misses_for_request(request, self.registry.ordered(), 1, scenarios=self.scenarios)
             body = not_matched_table(request, misses[0] if misses else None).encode()
             reply = Reply(404, [("Content-Type", "text/plain;charset=UTF-8")], body)
         else:
-            self.scenarios.advance(stub)
+            if stub.scenario_name is not None:
+                # Match and move the state as one step, so concurrent requests see each state once.
+                with self._scenario_lock:
+                    stub = self.registry.match(request)
+                    if stub is not None:
+                        self.scenarios.advance(stub)
+                if stub is None:
+                    return self.serve(request)
             try:
                 reply = self._reply_for(stub, request)
             except StubError as exc:
                 reply = Reply(500, [("Content-Type", "text/plain;charset=UTF-8")], str(exc).encode())
+        if stub is not None and ("postServeActions" in stub.raw or "serveEventListeners" in stub.raw):
+            from testbed.stubs.webhooks import fire, webhook_parameters
+
+            fire(webhook_parameters(stub.raw), request, self.webhook_errors)
         if self.journal.enabled:
             self.journal.record(
                 ServeEvent(
@@ -344,6 +400,8 @@ class StubServer:
     def _render(self, template: str, stub: StubMapping, request: Request) -> str:
         if "{{" not in template:
             return template
+        from testbed.stubs.templating import render  # only stubs that template pay for the import
+
         return render(
             template,
             request,
@@ -352,6 +410,8 @@ class StubServer:
         )
 
     def _proxy(self, stub: StubMapping, request: Request) -> Reply:
+        import http.client
+
         resp = stub.response
         assert resp.proxy_base_url is not None
         target = urlsplit(resp.proxy_base_url)
@@ -383,9 +443,7 @@ class StubServer:
             )
         finally:
             conn.close()
-        out.append(("Matched-Stub-Id", stub.id))
-        if stub.name is not None:
-            out.append(("Matched-Stub-Name", stub.name))
+        # As WireMock: a proxied response carries the upstream's headers only (no Matched-Stub-* of ours).
         return Reply(status, out, body, reason=reason)
 
     # -- sockets -----------------------------------------------------------------------------------
@@ -413,11 +471,15 @@ class StubServer:
                     conn.settimeout(10)
                     sock = self._tls.server_context.wrap_socket(conn, server_side=True)
                     sock.settimeout(None)
-                except (OSError, ssl.SSLError):
+                except OSError:  # ssl.SSLError is an OSError
                     return
             self._serve_connection(sock, addr, scheme)
         except OSError:
             pass
+        except Exception as exc:  # never a silent dead thread: the fixture reports these
+            import traceback
+
+            self.errors.append("connection handler: " + "".join(traceback.format_exception(exc)))
         finally:
             with self._conn_lock:
                 self._connections.discard(conn)
@@ -482,7 +544,11 @@ class StubServer:
             if expect_continue:
                 sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
             if chunked:
-                body, buf = self._read_chunked(sock, buf)
+                try:
+                    body, buf = self._read_chunked(sock, buf)
+                except ValueError:
+                    self._write_simple(sock, 400, "malformed chunked request body")
+                    return
             elif length:
                 while len(buf) < length:
                     data = recv(max(65536, length - len(buf)))
@@ -513,11 +579,21 @@ class StubServer:
             )
             if self.verbose:
                 print(f"testbed stub: {method} {target}", file=sys.stderr)
-            if target.startswith("/__admin"):
-                reply = self.admin.handle(request)
-                stub = None
-            else:
-                reply, stub = self.serve(request)
+            try:
+                if target.startswith("/__admin"):
+                    reply = self.admin.handle(request)
+                else:
+                    reply, _ = self.serve(request)
+            except Exception as exc:  # a bug of ours must reach the test, not vanish in a server thread
+                import traceback
+
+                detail = "".join(traceback.format_exception(exc))
+                self.errors.append(f"{method} {target}: {detail}")
+                reply = Reply(
+                    500,
+                    [("Content-Type", "text/plain;charset=UTF-8")],
+                    f"testbed stub server error:\n{detail}".encode(),
+                )
             if reply.fault is not None:
                 if reply.delay_ms:
                     time.sleep(reply.delay_ms / 1000)
@@ -604,17 +680,24 @@ class StubServer:
             + body
         )
 
-    # -- convenience for tests ---------------------------------------------------------------------
+    # -- the interface HttpStub uses (RemoteStubServer offers the same over the admin API) ----------
 
-    def requests(self) -> list[ServeEvent]:
-        """The journal, oldest first."""
+    def events(self) -> list[ServeEvent]:
+        """The request journal, oldest first."""
         return self.journal.events()
 
-    def unmatched(self) -> list[ServeEvent]:
-        return [e for e in self.journal.events() if not e.was_matched]
+    def stubs(self) -> list[StubMapping]:
+        """The stubs in the order they are tried (priority, then newest first)."""
+        return list(self.registry.ordered())
 
-    def mappings(self) -> Iterable[StubMapping]:
-        return self.registry.all()
+    def remove_mapping(self, stub_id: str) -> None:
+        self.registry.remove(stub_id)
+
+    def set_scenario_state(self, name: str, state: str | None) -> None:
+        self.scenarios.set(name, state)
+
+    def scenario_state(self, name: str) -> str:
+        return self.scenarios.state(name)
 
 
 def dumps(obj: Any) -> bytes:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from testbed.stubs.builder import RequestPatternBuilder, StubBuilder
 from testbed.stubs.errors import StubError, UnmatchedRequestsError, VerificationError
@@ -15,6 +16,9 @@ from testbed.stubs.matching import RequestPattern, parse_request_pattern
 from testbed.stubs.near_miss import explain, near_misses_for_pattern, near_misses_for_request
 from testbed.stubs.request import Request
 from testbed.stubs.server import StubServer
+
+if TYPE_CHECKING:
+    from testbed.stubs.client import RemoteStubServer
 
 PatternLike = RequestPatternBuilder | Mapping[str, Any] | RequestPattern
 
@@ -41,7 +45,7 @@ class HttpStub:
     Everything here also works outside pytest: ``HttpStub(StubServer().start())``.
     """
 
-    def __init__(self, server: StubServer, *, fail_on_unmatched: bool = True) -> None:
+    def __init__(self, server: StubServer | RemoteStubServer, *, fail_on_unmatched: bool = True) -> None:
         self.server = server
         self.fail_on_unmatched = fail_on_unmatched
 
@@ -62,6 +66,11 @@ class HttpStub:
         self.server.enable_https()
         return self.server.ca_bundle
 
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """An SSL context trusting only the throwaway CA: ``httpx.Client(verify=http_stub.ssl_context)``."""
+        return ssl.create_default_context(cafile=str(self.ca_bundle))
+
     def stub_for(self, stub: StubBuilder | Mapping[str, Any]) -> StubMapping:
         """Add a stub (a builder such as ``get("/x").will_return(...)`` or WireMock JSON)."""
         data = stub.to_json() if isinstance(stub, StubBuilder) else dict(stub)
@@ -75,24 +84,27 @@ class HttpStub:
         return result.stubs
 
     def remove(self, stub: StubMapping | str) -> None:
-        self.server.registry.remove(stub if isinstance(stub, str) else stub.id)
+        self.server.remove_mapping(stub if isinstance(stub, str) else stub.id)
 
     def reset(self) -> None:
         """Stubs back to the configured mapping files, journal and scenarios cleared."""
         self.server.reset()
+        errors = getattr(self.server, "errors", None)
+        if errors:
+            errors.clear()
 
     def set_scenario_state(self, name: str, state: str) -> None:
-        self.server.scenarios.set(name, state)
+        self.server.set_scenario_state(name, state)
 
     def scenario_state(self, name: str) -> str:
-        return self.server.scenarios.state(name)
+        return self.server.scenario_state(name)
 
     # -- journal -----------------------------------------------------------------------------------
 
     @property
     def requests(self) -> list[ServeEvent]:
         """Every request this test made, oldest first."""
-        return self.server.journal.events()
+        return self.server.events()
 
     @property
     def unmatched(self) -> list[ServeEvent]:
@@ -132,11 +144,18 @@ class HttpStub:
 
     def unmatched_report(self) -> str:
         """A readable account of every unmatched request and the stubs closest to it."""
-        stubs = self.server.registry.ordered()
+        stubs = self.server.stubs()
         parts = []
         for event in self.unmatched:
-            parts.append(explain(event.request, near_misses_for_request(event.request, stubs)))
+            scenarios = getattr(self.server, "scenarios", None)
+            parts.append(
+                explain(event.request, near_misses_for_request(event.request, stubs, scenarios=scenarios))
+            )
         return "\n".join(parts)
+
+    def server_errors(self) -> list[str]:
+        """Unexpected errors the server hit while answering this test's requests (testbed bugs)."""
+        return list(getattr(self.server, "errors", []))
 
     def check_unmatched(self) -> None:
         """Raise UnmatchedRequestsError if a request of this test matched no stub."""
@@ -150,7 +169,7 @@ class HttpStub:
             )
 
     def __repr__(self) -> str:
-        return f"<HttpStub {self.url} stubs={len(self.server.registry)} requests={len(self.server.journal)}>"
+        return f"<HttpStub {self.url}>"
 
 
 __all__ = ["HttpStub", "StubError"]

@@ -403,11 +403,15 @@ class Renderer:
             return self.render(node.body if truth else node.inverse, scope)
         if name == "with":
             value = self.eval_expr(node.expr, scope, top=False)
+            if isinstance(value, _JsonText):
+                value = value.value
             if not _truthy(value):
                 return self.render(node.inverse, scope)
             return self.render(node.body, Scope(value, scope))
         if name == "each":
             value = self.eval_expr(node.expr, scope, top=False)
+            if isinstance(value, _JsonText):
+                value = value.value
             items: list[tuple[Any, Any]]
             if isinstance(value, dict):
                 items = list(value.items())
@@ -761,7 +765,11 @@ def render(
     path_params: Mapping[str, str] | None = None,
     parameters: Mapping[str, Any] | None = None,
 ) -> str:
-    """Render ``template`` for ``request`` (WireMock's request model plus ``parameters``)."""
+    """Render ``template`` for ``request`` (WireMock's request model plus ``parameters``).
+
+    Webhooks see the request that triggered them as ``originalRequest`` (and as ``request``).
+    """
     nodes = parse_template(template)
-    root = {"request": request_model(request, path_params), "parameters": dict(parameters or {})}
+    model = request_model(request, path_params)
+    root = {"request": model, "originalRequest": model, "parameters": dict(parameters or {})}
     return Renderer(root).render(nodes, Scope(root))

@@ -13,8 +13,16 @@ class TlsMaterial:
     """A server SSL context for 127.0.0.1/localhost and the CA bundle a client must trust."""
 
     server_context: ssl.SSLContext
-    ca_bundle: Path  # PEM file to hand to the client: httpx.Client(verify=str(ca_bundle))
+    ca_bundle: Path  # PEM file of the CA, for the client: ssl.create_default_context(cafile=...)
     ca_pem: bytes
+    owned_dir: Path | None = None  # the temporary folder make_tls created (removed by cleanup)
+
+    def cleanup(self) -> None:
+        """Remove the temporary folder holding the CA bundle, if make_tls created it."""
+        if self.owned_dir is not None:
+            import shutil
+
+            shutil.rmtree(self.owned_dir, ignore_errors=True)
 
     def client_context(self) -> ssl.SSLContext:
         """An SSL context that trusts only this CA."""
@@ -29,8 +37,10 @@ def make_tls(directory: Path | None = None) -> TlsMaterial:
     cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)
-    folder = directory or Path(tempfile.mkdtemp(prefix="testbed-stub-tls-"))
+    owned = Path(tempfile.mkdtemp(prefix="testbed-stub-tls-")) if directory is None else None
+    folder = directory or owned
+    assert folder is not None
     bundle = folder / "testbed-stub-ca.pem"
     pem = ca.cert_pem.bytes()
     bundle.write_bytes(pem)
-    return TlsMaterial(server_context=context, ca_bundle=bundle, ca_pem=pem)
+    return TlsMaterial(server_context=context, ca_bundle=bundle, ca_pem=pem, owned_dir=owned)

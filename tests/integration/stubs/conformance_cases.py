@@ -106,6 +106,22 @@ CASES: list[Case] = [
         [get("/orders/43/lines/3"), get("/orders/42/lines/x"), get("/orders/42")],
     ),
     one("url-any", {"method": "GET"}, [get("/whatever/you/like?x=1")]),
+    one(
+        "url-path-encoded",
+        {"method": "GET", "urlPath": "/files/a%20b"},
+        [get("/files/a%20b", "status")],
+        [get("/files/a%2Bb")],
+    ),
+    one(
+        "url-path-decoded-in-stub",
+        {"method": "GET", "urlPath": "/files/c d"},
+        [get("/files/c%20d", "status")],
+    ),
+    one(
+        "query-decoded",
+        {"method": "GET", "urlPath": "/qd", "queryParameters": {"q": {"equalTo": "x y&z"}}},
+        [get("/qd?q=x%20y%26z", "status"), get("/qd?q=x+y%26z", "status")],
+    ),
     # --- query parameters ----------------------------------------------------------------------------
     one(
         "query-equal",
@@ -489,6 +505,31 @@ CASES: list[Case] = [
         },
         [post("/upload", content=MULTIPART, headers=MP_HEADERS)],
         [post("/upload", content=MULTIPART.replace(b"hello file", b"other"), headers=MP_HEADERS)],
+    ),
+    one(
+        "multipart-all",
+        {
+            "method": "POST",
+            "urlPath": "/upload-all",
+            "multipartPatterns": [
+                {
+                    "matchingType": "ALL",
+                    "headers": {"Content-Type": {"matches": "application/json|text/plain"}},
+                }
+            ],
+        },
+        [post("/upload-all", content=MULTIPART, headers=MP_HEADERS)],
+        [post("/upload-all", content=MULTIPART.replace(b"text/plain", b"image/png"), headers=MP_HEADERS)],
+    ),
+    one(
+        "json-ignore-element",
+        {
+            "method": "POST",
+            "urlPath": "/j6",
+            "bodyPatterns": [{"equalToJson": {"list": [1, "${json-unit.ignore-element}", 3]}}],
+        },
+        [post("/j6", json={"list": [1, {"any": "thing"}, 3]})],
+        [post("/j6", json={"list": [1, 2]})],
     ),
     one(
         "several-body-patterns",
@@ -967,6 +1008,22 @@ CASES: list[Case] = [
             req("POST", "/__admin/mappings", "status", body="{not json"),
             req("GET", "/__admin/no-such-route", "status"),
             req("GET", "/__admin/mappings/00000000-0000-0000-0000-000000000000", "status"),
+        ],
+    },
+    {
+        "id": "admin-files",
+        "mappings": [
+            {
+                "request": {"method": "GET", "urlPath": "/from-put-file"},
+                "response": {"bodyFileName": "put/f.txt"},
+            }
+        ],
+        "steps": [
+            req("PUT", "/__admin/files/put/f.txt", "json", body="put via admin"),
+            req("GET", "/__admin/files/put/f.txt", "exact"),
+            get("/from-put-file", "exact"),
+            req("DELETE", "/__admin/files/put/f.txt", "status"),
+            req("GET", "/__admin/files/put/f.txt", "status"),
         ],
     },
     {

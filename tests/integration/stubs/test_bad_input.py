@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from testbed.stubs import InvalidStubError, StubServer
+from testbed.stubs.files import load_mappings
 
 
 @pytest.fixture
@@ -155,3 +156,12 @@ def test_cli_reports_bad_files_and_serves(root: Path) -> None:
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def test_files_recursive_and_bad_files_reported(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "one.json").write_text(json.dumps({"request": {"urlPath": "/1"}, "response": {}}))
+    (tmp_path / "bad.json").write_text(json.dumps({"request": {"urlPath": 7}, "response": {}}))
+    result = load_mappings(tmp_path)
+    assert len(result.stubs) == 1
+    assert result.errors[0].pointer == "/request/urlPath" and "bad.json" in str(result.errors[0])

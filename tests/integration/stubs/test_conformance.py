@@ -156,3 +156,137 @@ def test_the_table_covers_the_grammar() -> None:
     ):
         assert f'"{operator}"' in text or operator in text, operator
     assert len(CASES) >= 60
+
+
+def test_proxy_same_as_wiremock(wiremock: WireMockProcess, stub_server: StubServer) -> None:
+    with StubServer() as upstream:
+        upstream.add_mapping(
+            {
+                "request": {"method": "POST", "urlPath": "/api/items"},
+                "response": {
+                    "status": 201,
+                    "body": "created upstream",
+                    "headers": {"X-Upstream": "yes", "Content-Type": "text/plain"},
+                },
+            }
+        )
+        case = {
+            "id": "proxy",
+            "steps": [
+                {"method": "POST", "path": "/svc/api/items?x=1", "compare": "exact", "body": "payload"},
+                {"method": "GET", "path": "/svc/api/missing", "compare": "status"},
+            ],
+        }
+        mappings = _prepare(
+            {
+                "id": "proxy",
+                "mappings": [
+                    {
+                        "request": {"urlPathPattern": "/svc/.*"},
+                        "response": {"proxyBaseUrl": upstream.url, "proxyUrlPrefixToRemove": "/svc"},
+                    }
+                ],
+            }
+        )
+        expected = _run(wiremock.url, case, mappings)
+        actual = _run(stub_server.url, case, mappings)
+        assert actual == expected
+        bodies = [e.request.body for e in upstream.events() if e.was_matched]
+        assert bodies == [b"payload", b"payload"]  # once through each server
+
+
+def _recorded(base_url: str, upstream: str) -> tuple[list[Any], list[Any]]:
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        client.post("/__admin/reset")
+        statuses = [
+            client.post("/__admin/recordings/stop").json(),
+            client.get("/__admin/recordings/status").json(),
+        ]
+        start = {"targetBaseUrl": upstream, "persist": False, "captureHeaders": {"X-Tenant": {}}}
+        assert client.post("/__admin/recordings/start", json=start).json() == {}
+        statuses.append(client.get("/__admin/recordings/status").json())
+        client.get("/api/items?x=1", headers={"X-Tenant": "t1"})
+        client.post("/api/items", json={"a": 1})
+        client.get("/api/items?x=1", headers={"X-Tenant": "t1"})
+        client.put("/api/raw", content=b"plain text")
+        client.get("/")
+        stopped = client.post("/__admin/recordings/stop").json()["mappings"]
+        statuses.append(client.get("/__admin/recordings/status").json())
+        replay = [
+            client.get("/api/items?x=1", headers={"X-Tenant": "t1"}).text,
+            client.get("/api/items?x=1", headers={"X-Tenant": "t1"}).status_code,
+        ]
+    for m in stopped:
+        for key in ("id", "uuid"):
+            m.pop(key)
+        m.get("response", {}).get("headers", {}).pop("Matched-Stub-Name", None)
+    return [statuses, replay], stopped
+
+
+def test_recording_same_as_wiremock(wiremock: WireMockProcess, stub_server: StubServer) -> None:
+    with StubServer() as upstream:
+        upstream.add_mapping(
+            {
+                "request": {"method": "ANY", "urlPathPattern": "/.*"},
+                "response": {
+                    "status": 200,
+                    "jsonBody": {"hello": "world"},
+                    "headers": {"Content-Type": "application/json", "X-Up": "1"},
+                },
+            }
+        )
+        expected = _recorded(wiremock.url, upstream.url)
+        actual = _recorded(stub_server.url, upstream.url)
+    assert actual[0] == expected[0]
+    assert actual[1] == expected[1]
+
+
+def _webhook_seen(base_url: str, receiver: StubServer, mapping: dict[str, Any]) -> dict[str, Any]:
+    import time
+
+    receiver.reset()
+    receiver.add_mapping({"request": {"method": "ANY"}, "response": {"status": 204}})
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        client.post("/__admin/reset")
+        assert client.post("/__admin/mappings", json=mapping).status_code == 201
+        served = client.post("/charge", json={"id": "ch_1", "amount": 5})
+    deadline = time.monotonic() + 10
+    while not receiver.events() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (event,) = receiver.events()
+    r = event.request
+    return {
+        "status": served.status_code,
+        "method": r.method,
+        "url": r.url,
+        "body": r.body_text,
+        "content-type": r.header("content-type"),
+        "x-sig": r.header("x-signature"),
+    }
+
+
+def test_webhook_same_as_wiremock(wiremock: WireMockProcess, stub_server: StubServer) -> None:
+    with StubServer() as receiver:
+        mapping = {
+            "request": {"method": "POST", "urlPath": "/charge"},
+            "response": {"status": 202},
+            "serveEventListeners": [
+                {
+                    "name": "webhook",
+                    "parameters": {
+                        "method": "PUT",
+                        "url": receiver.url + "/callbacks/{{jsonPath originalRequest.body '$.id'}}",
+                        "headers": {
+                            "Content-Type": "application/json",
+                            "X-Signature": "sig-{{originalRequest.method}}",
+                        },
+                        "body": '{"id": "{{jsonPath originalRequest.body \'$.id\'}}", "status": "succeeded"}',
+                        "delay": {"type": "fixed", "milliseconds": 20},
+                    },
+                }
+            ],
+        }
+        expected = _webhook_seen(wiremock.url, receiver, mapping)
+        actual = _webhook_seen(stub_server.url, receiver, mapping)
+    assert actual == expected
+    assert actual["url"] == "/callbacks/ch_1"
