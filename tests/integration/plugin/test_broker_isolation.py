@@ -1,0 +1,84 @@
+"""pytester: nothing a test writes to Redis, NATS/JetStream or RabbitMQ is seen by the next test,
+whatever the order, and xdist workers never share state (servers per worker, or handed over by the
+controller when [tool.testbed] services lists them)."""
+
+from __future__ import annotations
+
+import pytest
+
+# Every test checks the broker is clean for it, then dirties it: any leak fails whichever runs second.
+ISOLATION_TESTS = '''
+import os
+import pika
+import pytest
+
+from testbed.services import nats as nats_service
+
+
+def check_then_dirty(redis, nats_url, testbed_nats_server, rabbitmq_url, testbed_rabbitmq_server):
+    assert redis.dbsize() == 0, redis.keys()
+    redis.set("written-by", os.environ.get("PYTEST_XDIST_WORKER", "main"))
+
+    ep = testbed_nats_server
+    assert ep.stream_names() == set()
+    nats_service.jetstream_api(ep.host, ep.port, ep.token, "STREAM.CREATE.ORDERS",
+                               {"name": "ORDERS", "subjects": ["orders.>"], "storage": "memory"})
+
+    vhost = pika.URLParameters(rabbitmq_url).virtual_host
+    assert testbed_rabbitmq_server.queues(vhost) == []
+    conn = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
+    conn.channel().queue_declare("orders", durable=True)
+    conn.close()
+
+
+@pytest.mark.parametrize("n", range(3))
+def test_one(n, redis, nats_url, testbed_nats_server, rabbitmq_url, testbed_rabbitmq_server):
+    check_then_dirty(redis, nats_url, testbed_nats_server, rabbitmq_url, testbed_rabbitmq_server)
+
+
+@pytest.mark.parametrize("n", range(3))
+def test_two(n, redis, nats_url, testbed_nats_server, rabbitmq_url, testbed_rabbitmq_server):
+    check_then_dirty(redis, nats_url, testbed_nats_server, rabbitmq_url, testbed_rabbitmq_server)
+'''
+
+
+@pytest.mark.parametrize("order", ["one-first", "two-first"])
+def test_each_test_starts_clean_in_either_order(pytester: pytest.Pytester, order: str) -> None:
+    pytester.makepyfile(test_iso=ISOLATION_TESTS)
+    ids = ["test_iso.py::test_one", "test_iso.py::test_two"]
+    result = pytester.runpytest_subprocess(*(ids if order == "one-first" else ids[::-1]), "-p", "no:randomly")
+    result.assert_outcomes(passed=6)
+    expected_order = ["test_one", "test_two"] if order == "one-first" else ["test_two", "test_one"]
+    ran = [line.split("::")[1].split("[")[0] for line in result.outlines if "::test_" in line and "PASSED" in line]
+    assert ran in ([], [expected_order[0]] * 3 + [expected_order[1]] * 3)
+
+
+@pytest.mark.parametrize("handed_over", [False, True], ids=["server-per-worker", "controller-starts"])
+def test_xdist_workers_never_share_state(pytester: pytest.Pytester, handed_over: bool) -> None:
+    pytester.makepyfile(test_iso=ISOLATION_TESTS)
+    if handed_over:
+        pytester.makepyprojecttoml('[tool.testbed]\nservices = ["redis", "rabbitmq"]\n')
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly")
+    result.assert_outcomes(passed=6)
+
+
+def test_a_leak_is_caught_the_check_can_fail(pytester: pytest.Pytester) -> None:
+    # The same check against a key written outside the per-test reset must fail: the test can fail.
+    pytester.makepyfile(test_leak='''
+def test_writes_behind_the_fixtures_back(testbed_redis_server, redis):
+    testbed_redis_server.client(redis.connection_pool.connection_kwargs["db"]).set("leak", 1)
+
+def test_sees_it_only_if_reset_is_missing(testbed_redis_server):
+    assert testbed_redis_server.client(0).dbsize() == 0
+''')
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=2)  # the `redis` fixture flushed db 0 after the first test
+    pytester.makepyfile(test_leak='''
+def test_writes_without_the_redis_fixture(testbed_redis_server):
+    testbed_redis_server.client(0).set("leak", 1)
+
+def test_sees_the_leak(testbed_redis_server):
+    assert testbed_redis_server.client(0).dbsize() == 0
+''')
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=1, failed=1)
