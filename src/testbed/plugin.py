@@ -38,15 +38,17 @@ def _brokers_worker_id() -> str | None:
 
 
 def _brokers_start(engine: str, settings: _BrokersAny,
-                   vhosts: tuple[str, ...] = ()) -> tuple[_BrokersAny, _BrokersCallable[[], None]]:
-    """Start one broker; returns its endpoint and how to stop it."""
+                   workers: tuple[str | None, ...]) -> tuple[_BrokersAny, _BrokersCallable[[], None]]:
+    """Start one broker for the given xdist workers (None: no xdist); its endpoint and how to stop it."""
     from testbed.services import nats, rabbitmq, redis
 
+    accounts = tuple(nats.worker_account(w) for w in workers)
+    vhosts = tuple(rabbitmq.worker_vhost(w) for w in workers)
     if engine == "redis":
         r = redis.RedisServer(settings.service("redis")).start()
         return r.endpoint(), r.stop
     if engine == "nats":
-        n = nats.NatsServer(settings.service("nats")).start()
+        n = nats.NatsServer(settings.service("nats"), accounts=accounts).start()
         return n.endpoint(), n.stop
     q = rabbitmq.RabbitMQServer(settings.service("rabbitmq"), vhosts=vhosts).start()
     return q.endpoint(), q.stop
@@ -61,7 +63,7 @@ def _brokers_endpoint_from_controller(config: pytest.Config, engine: str) -> _Br
     if engine == "redis":
         return redis.RedisEndpoint.from_dict(handed[engine])
     if engine == "nats":
-        return nats.NatsEndpoint.from_dict(handed[engine])
+        return nats.NatsEndpoint.from_dict(handed[engine]).for_worker(_brokers_worker_id())
     return rabbitmq.RabbitMQEndpoint.from_dict(handed[engine])
 
 
@@ -72,13 +74,10 @@ def _testbed_brokers_configure_node(node: _BrokersAny) -> None:
     settings = _brokers_settings(config)
     wanted = [e for e in _BROKER_ENGINES if e in settings.services]
     started = config.stash.setdefault(_brokers_started_key, {})
-    from testbed.services.rabbitmq import worker_vhost
-
-    workers = len(getattr(config.option, "tx", None) or []) or 1
+    count = len(getattr(config.option, "tx", None) or []) or 1
     for engine in wanted:
         if engine not in started:
-            vhosts = tuple(worker_vhost(f"gw{i}") for i in range(workers))
-            started[engine] = _brokers_start(engine, settings, vhosts)
+            started[engine] = _brokers_start(engine, settings, tuple(f"gw{i}" for i in range(count)))
     node.workerinput["testbed_brokers"] = {e: started[e][0].to_dict() for e in wanted}
 
 
@@ -94,9 +93,7 @@ def _brokers_session_server(request: pytest.FixtureRequest, engine: str) -> _Bro
     if handed is not None:
         yield handed
         return
-    from testbed.services.rabbitmq import worker_vhost
-
-    endpoint, stop = _brokers_start(engine, _brokers_settings(request.config), (worker_vhost(_brokers_worker_id()),))
+    endpoint, stop = _brokers_start(engine, _brokers_settings(request.config), (_brokers_worker_id(),))
     try:
         yield endpoint
     finally:
@@ -144,7 +141,7 @@ def testbed_nats_server(request: pytest.FixtureRequest) -> _BrokersIterator[_Bro
 
 @pytest.fixture
 def nats_url(testbed_nats_server: _BrokersAny) -> _BrokersIterator[str]:
-    """nats://... of the session's server; JetStream streams the test created are deleted after it."""
+    """nats://... of this worker's account; JetStream streams the test created are deleted after it."""
     before = testbed_nats_server.stream_names()
     yield str(testbed_nats_server.url)
     if testbed_nats_server.alive():

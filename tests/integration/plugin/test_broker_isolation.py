@@ -1,6 +1,7 @@
 """pytester: nothing a test writes to Redis, NATS/JetStream or RabbitMQ is seen by the next test,
 whatever the order, and xdist workers never share state (servers per worker, or handed over by the
-controller when [tool.testbed] services lists them)."""
+controller when [tool.testbed] services lists them: a Redis database, NATS account and RabbitMQ vhost
+per worker)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import os
 import pika
 import pytest
 
-from testbed.services import nats as nats_service
 
 
 def check_then_dirty(redis, nats_url, testbed_nats_server, rabbitmq_url, testbed_rabbitmq_server):
@@ -21,7 +21,7 @@ def check_then_dirty(redis, nats_url, testbed_nats_server, rabbitmq_url, testbed
 
     ep = testbed_nats_server
     assert ep.stream_names() == set()
-    nats_service.jetstream_api(ep.host, ep.port, ep.token, "STREAM.CREATE.ORDERS",
+    ep.jetstream_api("STREAM.CREATE.ORDERS",
                                {"name": "ORDERS", "subjects": ["orders.>"], "storage": "memory"})
 
     vhost = pika.URLParameters(rabbitmq_url).virtual_host
@@ -57,7 +57,7 @@ def test_each_test_starts_clean_in_either_order(pytester: pytest.Pytester, order
 def test_xdist_workers_never_share_state(pytester: pytest.Pytester, handed_over: bool) -> None:
     pytester.makepyfile(test_iso=ISOLATION_TESTS)
     if handed_over:
-        pytester.makepyprojecttoml('[tool.testbed]\nservices = ["redis", "rabbitmq"]\n')
+        pytester.makepyprojecttoml('[tool.testbed]\nservices = ["redis", "nats", "rabbitmq"]\n')
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly")
     result.assert_outcomes(passed=6)
 
