@@ -14,7 +14,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # --- Brokers and cache (testbed.services: redis, nats, rabbitmq; testbed.events) ---
 # Session fixtures start one server per engine on first use (or adopt the one the xdist controller
-# started, see _testbed_brokers_configure_node); per-test fixtures reset what a test wrote.
+# started, see pytest_testbed_brokers_configure_node); per-test fixtures reset what a test wrote.
+# Hook functions here carry their own pytest_testbed_brokers_* names plus specname=, so they never
+# collide with hooks of the same kind elsewhere in this module.
 import os as _brokers_os  # noqa: E402
 from collections.abc import Callable as _BrokersCallable  # noqa: E402
 from collections.abc import Iterator as _BrokersIterator  # noqa: E402
@@ -68,7 +70,7 @@ def _brokers_endpoint_from_controller(config: pytest.Config, engine: str) -> _Br
 
 
 @pytest.hookimpl(specname="pytest_configure_node", optionalhook=True)
-def _testbed_brokers_configure_node(node: _BrokersAny) -> None:
+def pytest_testbed_brokers_configure_node(node: _BrokersAny) -> None:
     """xdist controller: start the brokers listed in [tool.testbed] services once, hand them to workers."""
     config = node.config
     settings = _brokers_settings(config)
@@ -82,7 +84,7 @@ def _testbed_brokers_configure_node(node: _BrokersAny) -> None:
 
 
 @pytest.hookimpl(specname="pytest_unconfigure", trylast=True)
-def _testbed_brokers_unconfigure(config: pytest.Config) -> None:
+def pytest_testbed_brokers_unconfigure(config: pytest.Config) -> None:
     for _endpoint, stop in config.stash.get(_brokers_started_key, {}).values():
         stop()
     config.stash[_brokers_started_key] = {}

@@ -302,7 +302,10 @@ class RabbitMQServer:
                                         interval=0.02)
             except ServerStartError:
                 self.epmd.stop()
-                if port or attempt == 2 or "eaddrinuse" not in self.process.tail(40).lower():
+                # A dynamic port (AMQP, distribution, management) can be taken between free_port() and
+                # the node's bind, e.g. as some client's ephemeral port: retry with fresh ports.
+                tail = self.process.tail(60).lower()
+                if port or attempt == 2 or not ("eaddrinuse" in tail or "already_used" in tail):
                     raise
                 continue
             if not self.cache_hit and not (self.run_dir / "mnesia-published").exists():

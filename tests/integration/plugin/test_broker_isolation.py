@@ -16,6 +16,10 @@ import pytest
 
 
 def check_then_dirty(redis, nats_url, testbed_nats_server, rabbitmq_url, testbed_rabbitmq_server):
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with open(f"server-pids-{worker}.txt", "w") as f:  # which servers this worker used
+        f.write(f"{redis.connection_pool.connection_kwargs['port']} {testbed_nats_server.pid} "
+                f"{testbed_rabbitmq_server.pid}")
     assert redis.dbsize() == 0, redis.keys()
     redis.set("written-by", os.environ.get("PYTEST_XDIST_WORKER", "main"))
 
@@ -60,6 +64,13 @@ def test_xdist_workers_never_share_state(pytester: pytest.Pytester, handed_over:
         pytester.makepyprojecttoml('[tool.testbed]\nservices = ["redis", "nats", "rabbitmq"]\n')
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly")
     result.assert_outcomes(passed=6)
+    used = {p.name: p.read_text().split() for p in pytester.path.glob("server-pids-gw*.txt")}
+    assert len(used) == 2, used  # both workers ran tests
+    redis_ports, nats_pids, rabbit_pids = ({u[i] for u in used.values()} for i in range(3))
+    if handed_over:  # one server per engine for the whole run, separated per worker inside it
+        assert (len(redis_ports), len(nats_pids), len(rabbit_pids)) == (1, 1, 1), used
+    else:
+        assert (len(redis_ports), len(nats_pids), len(rabbit_pids)) == (2, 2, 2), used
 
 
 def test_a_leak_is_caught_the_check_can_fail(pytester: pytest.Pytester) -> None:

@@ -44,12 +44,15 @@ def test_sigkilled_owner_takes_its_brokers_down_and_the_reaper_removes_the_folde
     while any(is_same_process(p, s) for p, s in starts.items()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [p for p, s in starts.items() if is_same_process(p, s)] == []  # parent-death signal did it
-    os.environ["TESTBED_RUNS_DIR"] = env["TESTBED_RUNS_DIR"]
-    try:
+    assert_reaped(env["TESTBED_RUNS_DIR"], started["dirs"])
+
+
+def assert_reaped(runs_dir: str, dirs: list[str]) -> None:
+    """The next run's reaper removes the folders the dead run left behind."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TESTBED_RUNS_DIR", runs_dir)
         cleaned = reap_stale_runs()
-    finally:
-        del os.environ["TESTBED_RUNS_DIR"]
-    for d in started["dirs"]:
+    for d in dirs:
         assert not Path(d).exists(), cleaned
 
 
@@ -70,3 +73,4 @@ def test_a_stopped_owner_stops_its_brokers(sig: int, tmp_path: Path) -> None:
     while any(is_same_process(p, s) for p, s in starts.items()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert [p for p, s in starts.items() if is_same_process(p, s)] == []
+    assert_reaped(env["TESTBED_RUNS_DIR"], started["dirs"])
