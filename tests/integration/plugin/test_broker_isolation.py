@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-# Every test checks the broker is clean for it, then dirties it: any leak fails whichever runs second.
-ISOLATION_TESTS = '''
+# Every test checks the brokers are clean for it, then dirties them: any leak fails whichever runs next.
+CHECK = '''
 import os
 import pika
-import pytest
-
 
 
 def check_then_dirty(redis, nats_url, testbed_nats_server, rabbitmq_url, testbed_rabbitmq_server):
@@ -20,50 +18,56 @@ def check_then_dirty(redis, nats_url, testbed_nats_server, rabbitmq_url, testbed
     with open(f"server-pids-{worker}.txt", "w") as f:  # which servers this worker used
         f.write(f"{redis.connection_pool.connection_kwargs['port']} {testbed_nats_server.pid} "
                 f"{testbed_rabbitmq_server.pid}")
+
     assert redis.dbsize() == 0, redis.keys()
-    redis.set("written-by", os.environ.get("PYTEST_XDIST_WORKER", "main"))
+    redis.set("written-by", worker)
 
     ep = testbed_nats_server
     assert ep.stream_names() == set()
-    ep.jetstream_api("STREAM.CREATE.ORDERS",
-                               {"name": "ORDERS", "subjects": ["orders.>"], "storage": "memory"})
+    ep.jetstream_api("STREAM.CREATE.ORDERS", {"name": "ORDERS", "subjects": ["orders.>"], "storage": "memory"})
 
     vhost = pika.URLParameters(rabbitmq_url).virtual_host
     assert testbed_rabbitmq_server.queues(vhost) == []
     conn = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
     conn.channel().queue_declare("orders", durable=True)
     conn.close()
-
-
-@pytest.mark.parametrize("n", range(3))
-def test_one(n, redis, nats_url, testbed_nats_server, rabbitmq_url, testbed_rabbitmq_server):
-    check_then_dirty(redis, nats_url, testbed_nats_server, rabbitmq_url, testbed_rabbitmq_server)
-
-
-@pytest.mark.parametrize("n", range(3))
-def test_two(n, redis, nats_url, testbed_nats_server, rabbitmq_url, testbed_rabbitmq_server):
-    check_then_dirty(redis, nats_url, testbed_nats_server, rabbitmq_url, testbed_rabbitmq_server)
+'''
+FIXTURES = "redis, nats_url, testbed_nats_server, rabbitmq_url, testbed_rabbitmq_server"
+TEST = '''
+@pytest.mark.parametrize("n", range({count}))
+def test_{name}(n, {fixtures}):
+    check_then_dirty({fixtures})
 '''
 
 
-@pytest.mark.parametrize("order", ["one-first", "two-first"])
-def test_each_test_starts_clean_in_either_order(pytester: pytest.Pytester, order: str) -> None:
-    pytester.makepyfile(test_iso=ISOLATION_TESTS)
-    ids = ["test_iso.py::test_one", "test_iso.py::test_two"]
-    result = pytester.runpytest_subprocess(*(ids if order == "one-first" else ids[::-1]), "-p", "no:randomly")
-    result.assert_outcomes(passed=6)
-    expected_order = ["test_one", "test_two"] if order == "one-first" else ["test_two", "test_one"]
-    ran = [line.split("::")[1].split("[")[0] for line in result.outlines if "::test_" in line and "PASSED" in line]
-    assert ran in ([], [expected_order[0]] * 3 + [expected_order[1]] * 3)
+def write_suite(pytester: pytest.Pytester, count: int = 3) -> None:
+    """test_forward.py runs test_one then test_two; test_backward.py the reverse order."""
+    pytester.makeconftest(CHECK)
+    head = "import pytest\nfrom conftest import check_then_dirty\n"
+    one, two = (TEST.format(count=count, name=name, fixtures=FIXTURES) for name in ("one", "two"))
+    pytester.makepyfile(test_forward=head + one + two, test_backward=head + two + one)
+
+
+def test_each_test_starts_clean_in_either_order(pytester: pytest.Pytester) -> None:
+    write_suite(pytester)
+    result = pytester.runpytest_subprocess("-v", "-p", "no:randomly")
+    result.assert_outcomes(passed=12)
+    ran = [line.split(" ")[0] for line in result.outlines if "::test_" in line and "PASSED" in line]
+
+    def order(module: str) -> list[str]:
+        return [r.split("::")[1].split("[")[0] for r in ran if r.startswith(module)]
+
+    assert order("test_forward") == ["test_one"] * 3 + ["test_two"] * 3
+    assert order("test_backward") == ["test_two"] * 3 + ["test_one"] * 3
 
 
 @pytest.mark.parametrize("handed_over", [False, True], ids=["server-per-worker", "controller-starts"])
 def test_xdist_workers_never_share_state(pytester: pytest.Pytester, handed_over: bool) -> None:
-    pytester.makepyfile(test_iso=ISOLATION_TESTS)
+    write_suite(pytester, count=2)
     if handed_over:
         pytester.makepyprojecttoml('[tool.testbed]\nservices = ["redis", "nats", "rabbitmq"]\n')
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly")
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=8)
     used = {p.name: p.read_text().split() for p in pytester.path.glob("server-pids-gw*.txt")}
     assert len(used) == 2, used  # both workers ran tests
     redis_ports, nats_pids, rabbit_pids = ({u[i] for u in used.values()} for i in range(3))
