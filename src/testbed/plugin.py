@@ -83,6 +83,15 @@ def pytest_testbed_brokers_configure_node(node: _BrokersAny) -> None:
     node.workerinput["testbed_brokers"] = {e: started[e][0].to_dict() for e in wanted}
 
 
+@pytest.hookimpl(specname="pytest_configure")
+def pytest_testbed_brokers_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "testbed_events(*topics, backend=None, **options): the `events` fixture listens to these topics "
+        "before the test starts",
+    )
+
+
 @pytest.hookimpl(specname="pytest_unconfigure", trylast=True)
 def pytest_testbed_brokers_unconfigure(config: pytest.Config) -> None:
     for _endpoint, stop in config.stash.get(_brokers_started_key, {}).values():
@@ -142,6 +151,13 @@ def testbed_nats_server(request: pytest.FixtureRequest) -> _BrokersIterator[_Bro
 
 
 @pytest.fixture
+def nats(testbed_nats_server: _BrokersAny, nats_url: str) -> _BrokersAny:
+    """This worker's NATS account on the session's server (a NatsEndpoint: .url, .jetstream_api(...),
+    .stream_names()); JetStream streams the test created are deleted after it."""
+    return testbed_nats_server
+
+
+@pytest.fixture
 def nats_url(testbed_nats_server: _BrokersAny) -> _BrokersIterator[str]:
     """nats://... of this worker's account; JetStream streams the test created are deleted after it."""
     before = testbed_nats_server.stream_names()
@@ -166,6 +182,19 @@ def rabbitmq_url(testbed_rabbitmq_server: _BrokersAny) -> _BrokersIterator[str]:
     yield str(testbed_rabbitmq_server.url(vhost))
     if testbed_rabbitmq_server.alive():
         testbed_rabbitmq_server.reset(vhost)
+
+
+@pytest.fixture
+def rabbitmq_connection(rabbitmq_url: str) -> _BrokersIterator[_BrokersAny]:
+    """A pika BlockingConnection to this worker's vhost, closed after the test (queues deleted too)."""
+    import pika
+
+    conn = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
+    try:
+        yield conn
+    finally:
+        if conn.is_open:
+            conn.close()
 
 
 def _brokers_event_backends(request: pytest.FixtureRequest) -> dict[str, _BrokersCallable[[], _BrokersAny]]:
@@ -217,6 +246,7 @@ def events(request: pytest.FixtureRequest) -> _BrokersIterator[_BrokersAny]:
 
     settings = _brokers_settings(request.config)
     default = next((e for e in settings.services if e in ("nats", "rabbitmq", "redis")), "nats")
+
     def closing_first(make: _BrokersCallable[[], _BrokersAny]) -> _BrokersCallable[[], _BrokersAny]:
         # A backend opened mid-test requested its server fixtures just now; registering the close on the
         # item after them makes it run before their per-test resets (no subscription sees its queue vanish).
@@ -230,6 +260,10 @@ def events(request: pytest.FixtureRequest) -> _BrokersIterator[_BrokersAny]:
     backends = {name: closing_first(make) for name, make in _brokers_event_backends(request).items()}
     recorder = EventRecorder(backends, default_backend=default, worker=_brokers_worker_id(),
                              nodeid=request.node.nodeid)
+    # @pytest.mark.testbed_events("orders.created", backend="nats"): listening starts before the test body.
+    for marker in reversed(list(request.node.iter_markers("testbed_events"))):
+        for topic in marker.args:
+            recorder.listen(str(topic), **marker.kwargs)
     try:
         yield recorder
     finally:

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import nats
+import pytest
 
 from testbed.events import JsonSchema
 
@@ -36,3 +37,15 @@ def test_placing_an_order_publishes_orders_created(events, nats_url):  # type: i
 def test_the_cache_starts_empty(redis, redis_url):  # type: ignore[no-untyped-def]
     assert redis.get("user:42") is None  # whatever another test cached is gone
     redis.set("user:42", "Sam")
+
+
+@pytest.mark.testbed_events("orders.created", backend="rabbitmq")
+def test_the_marker_listens_before_the_test_body_runs(events, rabbitmq_connection):  # type: ignore[no-untyped-def]
+    rabbitmq_connection.channel().basic_publish("amq.topic", "orders.created", b'{"orderId": "o-9"}')
+    assert events.expect("orders.created", match={"orderId": "o-9"}) == {"orderId": "o-9"}
+
+
+def test_nats_fixture_is_this_workers_account(nats, nats_url):  # type: ignore[no-untyped-def]
+    assert nats.url == nats_url
+    nats.jetstream_api("STREAM.CREATE.AUDIT", {"name": "AUDIT", "subjects": ["audit.>"], "storage": "memory"})
+    assert "AUDIT" in nats.stream_names()  # and gone after the test: nats_url's reset
