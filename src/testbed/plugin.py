@@ -231,7 +231,7 @@ def _brokers_event_backends(request: pytest.FixtureRequest) -> dict[str, _Broker
 def _brokers_diagnose(server: _BrokersAny) -> _BrokersCallable[[], str]:
     def diagnose() -> str:
         try:
-            server.check_alive("while a test waited for events")
+            server.check_alive("while a test waited for events", settle=2.0)
         except Exception as exc:
             return str(exc)
         return "The server process is still running; the connection itself was closed."
