@@ -114,11 +114,6 @@ class XdistHooks:
                     config.stash[_pg_error_key] = json.dumps([type(exc).__name__, exc.boundary, exc.args[0]])
             if _pg_error_key in config.stash:
                 node.workerinput[_WORKERINPUT_PG_ERROR] = config.stash[_pg_error_key]
-        _testbed_brokers_configure_node(node)
-
-    @pytest.hookimpl(trylast=True)
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        _testbed_brokers_unconfigure(config)
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -369,7 +364,9 @@ def http_stub(
 
 # --- Brokers and cache (testbed.services: redis, nats, rabbitmq; testbed.events) ---
 # Session fixtures start one server per engine on first use (or adopt the one the xdist controller
-# started, see _testbed_brokers_configure_node); per-test fixtures reset what a test wrote.
+# started, see pytest_testbed_brokers_configure_node); per-test fixtures reset what a test wrote.
+# Hook functions here carry their own pytest_testbed_brokers_* names plus specname=, so they never
+# collide with hooks of the same kind elsewhere in this module.
 from collections.abc import Callable as _BrokersCallable  # noqa: E402
 from collections.abc import Iterator as _BrokersIterator  # noqa: E402
 from typing import Any as _BrokersAny  # noqa: E402
@@ -389,15 +386,17 @@ def _brokers_worker_id(config: pytest.Config) -> str | None:
 
 
 def _brokers_start(engine: str, settings: _BrokersAny,
-                   vhosts: tuple[str, ...] = ()) -> tuple[_BrokersAny, _BrokersCallable[[], None]]:
-    """Start one broker; returns its endpoint and how to stop it."""
+                   workers: tuple[str | None, ...]) -> tuple[_BrokersAny, _BrokersCallable[[], None]]:
+    """Start one broker for the given xdist workers (None: no xdist); its endpoint and how to stop it."""
     from testbed.services import nats, rabbitmq, redis
 
+    accounts = tuple(nats.worker_account(w) for w in workers)
+    vhosts = tuple(rabbitmq.worker_vhost(w) for w in workers)
     if engine == "redis":
         r = redis.RedisServer(settings.service("redis")).start()
         return r.endpoint(), r.stop
     if engine == "nats":
-        n = nats.NatsServer(settings.service("nats")).start()
+        n = nats.NatsServer(settings.service("nats"), accounts=accounts).start()
         return n.endpoint(), n.stop
     q = rabbitmq.RabbitMQServer(settings.service("rabbitmq"), vhosts=vhosts).start()
     return q.endpoint(), q.stop
@@ -412,28 +411,36 @@ def _brokers_endpoint_from_controller(config: pytest.Config, engine: str) -> _Br
     if engine == "redis":
         return redis.RedisEndpoint.from_dict(handed[engine])
     if engine == "nats":
-        return nats.NatsEndpoint.from_dict(handed[engine])
+        return nats.NatsEndpoint.from_dict(handed[engine]).for_worker(_brokers_worker_id(config))
     return rabbitmq.RabbitMQEndpoint.from_dict(handed[engine])
 
 
-def _testbed_brokers_configure_node(node: _BrokersAny) -> None:
+@pytest.hookimpl(specname="pytest_configure_node", optionalhook=True)
+def pytest_testbed_brokers_configure_node(node: _BrokersAny) -> None:
     """xdist controller: start the brokers listed in [tool.testbed] services once, hand them to workers."""
     config = node.config
     settings = _brokers_settings(config)
     wanted = [e for e in _BROKER_ENGINES if e in settings.services]
     started = config.stash.setdefault(_brokers_started_key, {})
-    from testbed.services.rabbitmq import worker_vhost
-
-    workers = len(getattr(config.option, "tx", None) or []) or 1
+    count = len(getattr(config.option, "tx", None) or []) or 1
     for engine in wanted:
         if engine not in started:
-            vhosts = tuple(worker_vhost(f"gw{i}") for i in range(workers))
-            started[engine] = _brokers_start(engine, settings, vhosts)
+            started[engine] = _brokers_start(engine, settings, tuple(f"gw{i}" for i in range(count)))
             _record_started(config, engine, started[engine][0])
     node.workerinput["testbed_brokers"] = {e: started[e][0].to_dict() for e in wanted}
 
 
-def _testbed_brokers_unconfigure(config: pytest.Config) -> None:
+@pytest.hookimpl(specname="pytest_configure")
+def pytest_testbed_brokers_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "testbed_events(*topics, backend=None, **options): the `events` fixture listens to these topics "
+        "before the test starts",
+    )
+
+
+@pytest.hookimpl(specname="pytest_unconfigure", trylast=True)
+def pytest_testbed_brokers_unconfigure(config: pytest.Config) -> None:
     for _endpoint, stop in config.stash.get(_brokers_started_key, {}).values():
         stop()
     config.stash[_brokers_started_key] = {}
@@ -444,10 +451,8 @@ def _brokers_session_server(request: pytest.FixtureRequest, engine: str) -> _Bro
     if handed is not None:
         yield handed
         return
-    from testbed.services.rabbitmq import worker_vhost
-
-    vhosts = (worker_vhost(_brokers_worker_id(request.config)),)
-    endpoint, stop = _brokers_start(engine, _brokers_settings(request.config), vhosts)
+    workers = (_brokers_worker_id(request.config),)
+    endpoint, stop = _brokers_start(engine, _brokers_settings(request.config), workers)
     _record_started(request.config, engine, endpoint)
     try:
         yield endpoint
@@ -495,8 +500,15 @@ def testbed_nats_server(request: pytest.FixtureRequest) -> _BrokersIterator[_Bro
 
 
 @pytest.fixture
+def nats(testbed_nats_server: _BrokersAny, nats_url: str) -> _BrokersAny:
+    """This worker's NATS account on the session's server (a NatsEndpoint: .url, .jetstream_api(...),
+    .stream_names()); JetStream streams the test created are deleted after it."""
+    return testbed_nats_server
+
+
+@pytest.fixture
 def nats_url(testbed_nats_server: _BrokersAny) -> _BrokersIterator[str]:
-    """nats://... of the session's server; JetStream streams the test created are deleted after it."""
+    """nats://... of this worker's account; JetStream streams the test created are deleted after it."""
     before = testbed_nats_server.stream_names()
     yield str(testbed_nats_server.url)
     if testbed_nats_server.alive():
@@ -519,6 +531,19 @@ def rabbitmq_url(request: pytest.FixtureRequest, testbed_rabbitmq_server: _Broke
     yield str(testbed_rabbitmq_server.url(vhost))
     if testbed_rabbitmq_server.alive():
         testbed_rabbitmq_server.reset(vhost)
+
+
+@pytest.fixture
+def rabbitmq_connection(rabbitmq_url: str) -> _BrokersIterator[_BrokersAny]:
+    """A pika BlockingConnection to this worker's vhost, closed after the test (queues deleted too)."""
+    import pika
+
+    conn = pika.BlockingConnection(pika.URLParameters(rabbitmq_url))
+    try:
+        yield conn
+    finally:
+        if conn.is_open:
+            conn.close()
 
 
 def _brokers_event_backends(request: pytest.FixtureRequest) -> dict[str, _BrokersCallable[[], _BrokersAny]]:
@@ -555,7 +580,7 @@ def _brokers_event_backends(request: pytest.FixtureRequest) -> dict[str, _Broker
 def _brokers_diagnose(server: _BrokersAny) -> _BrokersCallable[[], str]:
     def diagnose() -> str:
         try:
-            server.check_alive("while a test waited for events")
+            server.check_alive("while a test waited for events", settle=2.0)
         except Exception as exc:
             return str(exc)
         return "The server process is still running; the connection itself was closed."
@@ -570,6 +595,7 @@ def events(request: pytest.FixtureRequest) -> _BrokersIterator[_BrokersAny]:
 
     settings = _brokers_settings(request.config)
     default = next((e for e in settings.services if e in ("nats", "rabbitmq", "redis")), "nats")
+
     def closing_first(make: _BrokersCallable[[], _BrokersAny]) -> _BrokersCallable[[], _BrokersAny]:
         # A backend opened mid-test requested its server fixtures just now; registering the close on the
         # item after them makes it run before their per-test resets (no subscription sees its queue vanish).
@@ -583,6 +609,10 @@ def events(request: pytest.FixtureRequest) -> _BrokersIterator[_BrokersAny]:
     backends = {name: closing_first(make) for name, make in _brokers_event_backends(request).items()}
     recorder = EventRecorder(backends, default_backend=default, worker=_brokers_worker_id(request.config),
                              nodeid=request.node.nodeid)
+    # @pytest.mark.testbed_events("orders.created", backend="nats"): listening starts before the test body.
+    for marker in reversed(list(request.node.iter_markers("testbed_events"))):
+        for topic in marker.args:
+            recorder.listen(str(topic), **marker.kwargs)
     try:
         yield recorder
     finally:

@@ -112,6 +112,7 @@ class EventCapture:
             return list(self._messages)
 
     def _raise_lost(self, waiting_for: str) -> None:
+        __tracebackhide__ = True
         assert self._error is not None
         detail = ""
         if self._diagnose is not None:
@@ -127,6 +128,7 @@ class EventCapture:
 
     def _wait(self, until: Callable[[list[CapturedMessage]], bool], timeout: float, what: str) -> bool:
         """Wait (on the condition, never sleeping) until ``until(messages)`` holds or ``timeout`` passes."""
+        __tracebackhide__ = True
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:

@@ -41,6 +41,20 @@ def is_same_process(pid: int, start_time: int | None) -> bool:
     return current is not None and (start_time is None or current == start_time)
 
 
+def gone_within(pid: int, start_time: int | None, timeout: float) -> bool:
+    """Whether the process has exited, allowing it ``timeout`` seconds to finish.
+
+    A killed server closes its sockets a moment before /proc shows it as exited: a client that saw the
+    connection drop asks this to tell "the server died" from "the server is fine".
+    """
+    deadline = time.monotonic() + timeout
+    while is_same_process(pid, start_time):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
 @dataclass
 class RunRecord:
     """What one run owns. Saved on every change so a SIGKILL at any point leaves an accurate record."""

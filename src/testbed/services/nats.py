@@ -1,7 +1,8 @@
 """NATS with JetStream: which binary, its config, start-up, readiness, per-test reset, and stop.
 
 nats-server starts in milliseconds; JetStream stores its streams in the run folder (tmpfs when there is
-one). Readiness and the per-test reset speak the NATS text protocol over a plain socket (CONNECT, PING,
+one). Every xdist worker gets its own NATS account, so on one shared server no worker ever sees another's
+subjects or streams. Readiness and the per-test reset speak the NATS text protocol over a plain socket (CONNECT, PING,
 a JetStream API request), which is faster than bringing up an asyncio client for a single call.
 """
 
@@ -14,7 +15,7 @@ import shutil
 import socket
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,13 @@ from testbed.runners import binaries
 from testbed.runners.binaries import Candidate
 from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
 from testbed.runners.process import LocalProcess, log_tail
-from testbed.runners.reaper import current_record, is_same_process, process_start_time, reap_stale_runs
+from testbed.runners.reaper import (
+    current_record,
+    gone_within,
+    is_same_process,
+    process_start_time,
+    reap_stale_runs,
+)
 from testbed.runners.users import chown_tree, server_identity
 from testbed.runners.workspace import DataLocation, data_location, new_run_dir
 from testbed.services import discovery
@@ -91,8 +98,8 @@ def _read_exact(sock: socket.socket, buf: bytearray, n: int) -> bytes:
     return data
 
 
-def protocol_request(host: str, port: int, token: str, subject: str | None = None, payload: bytes = b"",
-                     timeout: float = 2.0) -> bytes | None:
+def protocol_request(host: str, port: int, user: str, password: str, subject: str | None = None,
+                     payload: bytes = b"", timeout: float = 2.0) -> bytes | None:
     """Connect, authenticate and PING; with ``subject``, also send a request and return the reply body.
 
     This is the readiness probe (a real CONNECT/PONG exchange, and a JetStream API call when asked) and
@@ -103,7 +110,7 @@ def protocol_request(host: str, port: int, token: str, subject: str | None = Non
         info = _read_line(sock, buf)
         if not info.startswith(b"INFO "):
             raise NatsProtocolError(f"expected INFO from nats-server, got {info[:80]!r}")
-        connect = {"verbose": False, "pedantic": False, "auth_token": token, "name": "testbed-probe",
+        connect = {"verbose": False, "pedantic": False, "user": user, "pass": password, "name": "testbed-probe",
                    "lang": "python", "version": "0", "protocol": 1}
         out = b"CONNECT " + json.dumps(connect).encode() + b"\r\n"
         inbox = "_INBOX.testbed." + secrets.token_hex(8)
@@ -126,32 +133,43 @@ def protocol_request(host: str, port: int, token: str, subject: str | None = Non
         return reply
 
 
-def jetstream_api(host: str, port: int, token: str, api: str, body: Mapping[str, Any] | None = None) -> Any:
-    """Call one JetStream API subject ($JS.API.<api>) and return the decoded JSON answer."""
-    raw = protocol_request(host, port, token, f"$JS.API.{api}", json.dumps(body or {}).encode())
+def jetstream_api(host: str, port: int, user: str, password: str, api: str,
+                  body: Mapping[str, Any] | None = None) -> Any:
+    """Call one JetStream API subject ($JS.API.<api>) in ``user``'s account; return the decoded answer."""
+    raw = protocol_request(host, port, user, password, f"$JS.API.{api}", json.dumps(body or {}).encode())
     data = json.loads(raw or b"{}")
     if isinstance(data, dict) and "error" in data:
         raise NatsProtocolError(f"JetStream {api}: {data['error'].get('description', data['error'])}")
     return data
 
 
-class NatsServer:
-    """A running nats-server (JetStream on unless settings.jetstream is False) owned by this process."""
+def worker_account(worker_id: str | None) -> str:
+    """The NATS account (and user) of an xdist worker ("gw1" -> "testbed-gw1"; no xdist -> "testbed")."""
+    return f"testbed-{worker_id}" if worker_id else "testbed"
 
-    def __init__(self, settings: ServiceSettings) -> None:
+
+class NatsServer:
+    """A running nats-server (JetStream on unless settings.jetstream is False) owned by this process.
+
+    Each name in ``accounts`` is a NATS account with a user of the same name: accounts share nothing
+    (subjects, streams), so one server serves every xdist worker without them ever seeing each other.
+    """
+
+    def __init__(self, settings: ServiceSettings, accounts: tuple[str, ...] = ()) -> None:
         self.settings = settings
+        self.accounts = tuple(dict.fromkeys(accounts or (worker_account(None),)))
         self.binary: Candidate | None = None
         self.location: DataLocation | None = None
         self.run_dir: Path | None = None
         self.port = 0
-        self.token = ""
+        self.password = ""
         self.process: LocalProcess | None = None
         self.timings: dict[str, float] = {}
 
     @property
     def url(self) -> str:
-        """nats://<token>@127.0.0.1:<port>, the form nats-py and the nats CLI accept."""
-        return f"nats://{self.token}@{LOOPBACK}:{self.port}"
+        """nats://<user>:<password>@127.0.0.1:<port> of the first account (nats-py and the nats CLI take it)."""
+        return f"nats://{self.accounts[0]}:{self.password}@{LOOPBACK}:{self.port}"
 
     def start(self) -> NatsServer:
         """Write a config file, start nats-server as the server user and wait until it answers."""
@@ -163,15 +181,18 @@ class NatsServer:
         self.location = data_location(self.settings.data_dir)
         self.run_dir = new_run_dir(self.location, "nats")
         current_record().add_path(self.run_dir)
-        self.token = secrets.token_hex(16)
+        self.password = secrets.token_hex(16)
         port = self.settings.port
         if port:
             ensure_port_free(port, service="nats")
         for attempt in range(3):
             self.port = port or free_port()
             conf = self.run_dir / "nats.conf"
-            lines = [f"listen: {LOOPBACK}:{self.port}", f'authorization {{ token: "{self.token}" }}',
-                     "server_name: testbed"]
+            js = " jetstream: enabled," if self.settings.jetstream else ""
+            accounts = "".join(
+                f'  "{a}": {{{js} users: [{{ user: "{a}", password: "{self.password}" }}] }}\n' for a in self.accounts
+            )
+            lines = [f"listen: {LOOPBACK}:{self.port}", "server_name: testbed", f"accounts {{\n{accounts}}}"]
             if self.settings.jetstream:
                 lines.append(f'jetstream {{ store_dir: "{self.run_dir / "jetstream"}" }}')
             lines += [f"{k}: {v}" for k, v in self.settings.options.items()]
@@ -193,9 +214,9 @@ class NatsServer:
 
     def _ready(self) -> bool:
         if self.settings.jetstream:
-            jetstream_api(LOOPBACK, self.port, self.token, "INFO")
+            jetstream_api(LOOPBACK, self.port, self.accounts[0], self.password, "INFO")
         else:
-            protocol_request(LOOPBACK, self.port, self.token, timeout=1.0)
+            protocol_request(LOOPBACK, self.port, self.accounts[0], self.password, timeout=1.0)
         return True
 
     def check_alive(self, what: str = "the test") -> None:
@@ -223,9 +244,9 @@ class NatsServer:
 
 
 @contextlib.contextmanager
-def running(settings: ServiceSettings | None = None) -> Iterator[NatsServer]:
+def running(settings: ServiceSettings | None = None, accounts: tuple[str, ...] = ()) -> Iterator[NatsServer]:
     """A fresh NATS server for the duration of the block: ``with running() as n: n.url``."""
-    server = NatsServer(settings or ServiceSettings(engine="nats"))
+    server = NatsServer(settings or ServiceSettings(engine="nats"), accounts)
     try:
         yield server.start()
     finally:
@@ -238,7 +259,9 @@ class NatsEndpoint:
 
     host: str
     port: int
-    token: str
+    user: str  # the account this endpoint acts in (see for_worker)
+    password: str
+    accounts: tuple[str, ...]
     jetstream: bool
     version: str
     binary: str
@@ -250,14 +273,30 @@ class NatsEndpoint:
     @classmethod
     def of(cls, server: NatsServer) -> NatsEndpoint:
         assert server.binary and server.process
-        return cls(host=LOOPBACK, port=server.port, token=server.token, jetstream=server.settings.jetstream,
+        return cls(host=LOOPBACK, port=server.port, user=server.accounts[0], password=server.password,
+                   accounts=server.accounts, jetstream=server.settings.jetstream,
                    version=server.binary.version, binary=server.binary.path, source=server.binary.source,
                    pid=server.process.pid, start_time=process_start_time(server.process.pid),
                    log_path=str(server.process.log_path))
 
     @property
     def url(self) -> str:
-        return f"nats://{self.token}@{self.host}:{self.port}"
+        """nats://<user>:<password>@<host>:<port> of this endpoint's account."""
+        return f"nats://{self.user}:{self.password}@{self.host}:{self.port}"
+
+    def for_worker(self, worker_id: str | None) -> NatsEndpoint:
+        """The same server, acting in the account of an xdist worker."""
+        account = worker_account(worker_id)
+        if account not in self.accounts:
+            raise ServerStartError(
+                f"the NATS server has no account for xdist worker {worker_id} (it has: {', '.join(self.accounts)}).",
+                boundary="nats",
+            )
+        return replace(self, user=account)
+
+    def jetstream_api(self, api: str, body: Mapping[str, Any] | None = None) -> Any:
+        """Call $JS.API.<api> in this endpoint's account."""
+        return jetstream_api(self.host, self.port, self.user, self.password, api, body)
 
     def alive(self) -> bool:
         return is_same_process(self.pid, self.start_time)
@@ -265,9 +304,12 @@ class NatsEndpoint:
     def log_tail(self, lines: int = 25) -> str:
         return log_tail(Path(self.log_path), lines)
 
-    def check_alive(self, what: str = "the test") -> None:
-        """Raise ServerDiedError with the server's last log lines if it is gone."""
-        if not self.alive():
+    def check_alive(self, what: str = "the test", settle: float = 0.0) -> None:
+        """Raise ServerDiedError with the server's last log lines if it is gone.
+
+        ``settle``: after a dropped connection, give a dying server that long to show up as exited.
+        """
+        if not self.alive() or (settle and gone_within(self.pid, self.start_time, settle)):
             raise ServerDiedError(
                 f"NATS (pid {self.pid}, port {self.port}) is no longer running ({what}). "
                 f"Its last log lines ({self.log_path}):\n{self.log_tail()}",
@@ -281,7 +323,7 @@ class NatsEndpoint:
         names: set[str] = set()
         offset = 0
         while True:
-            page = jetstream_api(self.host, self.port, self.token, "STREAM.NAMES", {"offset": offset})
+            page = self.jetstream_api("STREAM.NAMES", {"offset": offset})
             batch = page.get("streams") or []
             names.update(batch)
             offset += len(batch)
@@ -289,13 +331,13 @@ class NatsEndpoint:
                 return names
 
     def delete_streams(self, names: set[str]) -> None:
-        """Delete JetStream streams (the per-test reset: those a test created; KV buckets are streams too)."""
+        """Delete JetStream streams of this account (the per-test reset; KV buckets are streams too)."""
         for name in sorted(names):
-            jetstream_api(self.host, self.port, self.token, f"STREAM.DELETE.{name}")
+            self.jetstream_api(f"STREAM.DELETE.{name}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NatsEndpoint:
-        return cls(**data)
+        return cls(**{**data, "accounts": tuple(data["accounts"])})

@@ -39,7 +39,13 @@ from testbed.runners import binaries
 from testbed.runners.binaries import Candidate
 from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
 from testbed.runners.process import LocalProcess, log_tail
-from testbed.runners.reaper import current_record, is_same_process, process_start_time, reap_stale_runs
+from testbed.runners.reaper import (
+    current_record,
+    gone_within,
+    is_same_process,
+    process_start_time,
+    reap_stale_runs,
+)
 from testbed.runners.users import RunAs, chown_tree, server_identity
 from testbed.runners.workspace import DataLocation, cache_root, data_location, new_run_dir
 from testbed.services import discovery
@@ -271,7 +277,8 @@ class RabbitMQServer:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(d / "enabled_plugins"),
             "RABBITMQ_PLUGINS_EXPAND_DIR": str(d / "plugins-expand"),
             "RABBITMQ_PID_FILE": str(d / "rabbitmq.pid"),
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-start_epmd false",
+            # No scheduler busy-waiting: a test node idles most of the time and shares the CPUs with the tests.
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-start_epmd false +sbwt none +sbwtdcpu none +sbwtdio none",
             # With NOTIFY_SOCKET set, rabbitmq-server execs the Erlang VM instead of running it as a child
             # of a shell: our pid is the VM's, so stop signals and the parent-death signal reach the node.
             "NOTIFY_SOCKET": str(d / "notify.sock"),
@@ -302,7 +309,10 @@ class RabbitMQServer:
                                         interval=0.02)
             except ServerStartError:
                 self.epmd.stop()
-                if port or attempt == 2 or "eaddrinuse" not in self.process.tail(40).lower():
+                # A dynamic port (AMQP, distribution, management) can be taken between free_port() and
+                # the node's bind, e.g. as some client's ephemeral port: retry with fresh ports.
+                tail = self.process.tail(60).lower()
+                if port or attempt == 2 or not ("eaddrinuse" in tail or "already_used" in tail):
                     raise
                 continue
             if not self.cache_hit and not (self.run_dir / "mnesia-published").exists():
@@ -406,9 +416,12 @@ class RabbitMQEndpoint:
     def log_tail(self, lines: int = 25) -> str:
         return log_tail(Path(self.log_path), lines)
 
-    def check_alive(self, what: str = "the test") -> None:
-        """Raise ServerDiedError with the node's last log lines if it is gone."""
-        if not self.alive():
+    def check_alive(self, what: str = "the test", settle: float = 0.0) -> None:
+        """Raise ServerDiedError with the server's last log lines if it is gone.
+
+        ``settle``: after a dropped connection, give a dying server that long to show up as exited.
+        """
+        if not self.alive() or (settle and gone_within(self.pid, self.start_time, settle)):
             raise ServerDiedError(
                 f"RabbitMQ (pid {self.pid}, port {self.port}) is no longer running ({what}). "
                 f"Its last log lines ({self.log_path}):\n{self.log_tail()}",

@@ -27,7 +27,13 @@ from testbed.runners import binaries
 from testbed.runners.binaries import Candidate
 from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
 from testbed.runners.process import LocalProcess, log_tail
-from testbed.runners.reaper import current_record, is_same_process, process_start_time, reap_stale_runs
+from testbed.runners.reaper import (
+    current_record,
+    gone_within,
+    is_same_process,
+    process_start_time,
+    reap_stale_runs,
+)
 from testbed.runners.users import chown_tree, server_identity
 from testbed.runners.workspace import DataLocation, data_location, new_run_dir
 from testbed.services import discovery
@@ -228,9 +234,12 @@ class RedisEndpoint:
     def log_tail(self, lines: int = 25) -> str:
         return log_tail(Path(self.log_path), lines)
 
-    def check_alive(self, what: str = "the test") -> None:
-        """Raise ServerDiedError with the server's last log lines if it is gone."""
-        if not self.alive():
+    def check_alive(self, what: str = "the test", settle: float = 0.0) -> None:
+        """Raise ServerDiedError with the server's last log lines if it is gone.
+
+        ``settle``: after a dropped connection, give a dying server that long to show up as exited.
+        """
+        if not self.alive() or (settle and gone_within(self.pid, self.start_time, settle)):
             raise ServerDiedError(
                 f"Redis (pid {self.pid}, port {self.port}) is no longer running ({what}). "
                 f"Its last log lines ({self.log_path}):\n{self.log_tail()}",

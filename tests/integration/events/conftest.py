@@ -9,8 +9,6 @@ from typing import Any
 import pika
 import pytest
 
-from testbed.services import nats as nats_service
-
 Producer = Callable[[str, bytes, Mapping[str, str]], None]
 BACKENDS = ["nats", "jetstream", "rabbitmq", "redis", "redis-stream"]
 STREAM = "TESTBED_EVENTS"
@@ -42,7 +40,7 @@ def producer(backend: str, request: pytest.FixtureRequest) -> Producer:
         server = request.getfixturevalue("testbed_nats_server")
         url = request.getfixturevalue("nats_url")  # streams created by the test are removed after it
         if backend == "jetstream":
-            nats_service.jetstream_api(server.host, server.port, server.token, f"STREAM.CREATE.{STREAM}",
+            server.jetstream_api(f"STREAM.CREATE.{STREAM}",
                                        {"name": STREAM, "subjects": ["js.>"], "storage": "memory"})
 
         def publish_nats(topic: str, data: bytes, headers: Mapping[str, str]) -> None:
