@@ -37,7 +37,7 @@ def start_postgres(settings: ServiceSettings, root: Path) -> PostgresServer | Ex
             "process testbed starts from a real binary) or 'existing' (url = ...)."
         )
     source = migration_source(settings.migrations, root)
-    key = content_key(source)
+    key = content_key(source, settings.seed_tables)
 
     def build(server: PostgresServer) -> None:
         try:
@@ -46,7 +46,7 @@ def start_postgres(settings: ServiceSettings, root: Path) -> PostgresServer | Ex
             raise MigrationError(
                 f"{exc.args[0]}\nPostgreSQL's last log lines:\n{server.log_tail(10)}", boundary=exc.boundary
             ) from None
-        install_bookkeeping(server.socket_conninfo(TEMPLATE_DB))
+        install_bookkeeping(server.socket_conninfo(TEMPLATE_DB), settings.seed_tables)
 
     server = PostgresServer(settings)
     try:
@@ -61,7 +61,7 @@ def prepare_existing(settings: ServiceSettings, root: Path) -> ExistingPostgres:
     server = ExistingPostgres(settings)
     server.check()
     source = migration_source(settings.migrations, root)
-    key = content_key(source)
+    key = content_key(source, settings.seed_tables)
     name = f"testbed_tpl_{key[:20]}"
     lock = int(key[:15], 16)
     with server.connect(autocommit=True) as admin:
@@ -77,7 +77,7 @@ def prepare_existing(settings: ServiceSettings, root: Path) -> ExistingPostgres:
                 endpoint = server.endpoint()
                 try:
                     source.apply(endpoint.url(building), endpoint.conninfo(building))
-                    install_bookkeeping(endpoint.conninfo(building))
+                    install_bookkeeping(endpoint.conninfo(building), settings.seed_tables)
                 except BaseException:
                     admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
                     raise

@@ -16,10 +16,11 @@ from typing import Any
 
 import psycopg
 
+from testbed.errors import ConfigError
 from testbed.schema.migrations import MigrationSource
 
 # Part of the cluster cache key: change it whenever the SQL below changes.
-BOOKKEEPING_VERSION = "3"
+BOOKKEEPING_VERSION = "4"
 
 BOOKKEEPING_SQL = r"""
 CREATE SCHEMA testbed;
@@ -56,7 +57,8 @@ BEGIN
 END
 $fn$;
 
-CREATE FUNCTION testbed.snapshot_seeds() RETURNS void LANGUAGE plpgsql AS $fn$
+-- Tables to reload after truncation: those the migrations filled, or only the listed ones (seed_tables).
+CREATE FUNCTION testbed.snapshot_seeds(only_tables text[] DEFAULT NULL) RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE r record; has_rows boolean; cols text; snap text;
 BEGIN
   INSERT INTO testbed.sequence_state
@@ -72,6 +74,7 @@ BEGIN
            WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'testbed')
              AND n.nspname NOT LIKE 'pg_toast%'
   LOOP
+    CONTINUE WHEN only_tables IS NOT NULL AND NOT (r.rel::text = ANY (only_tables));
     EXECUTE format('SELECT EXISTS (SELECT 1 FROM %s)', r.rel) INTO has_rows;
     IF has_rows THEN
       SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols FROM pg_attribute
@@ -122,17 +125,34 @@ $fn$;
 """
 
 
-def content_key(source: MigrationSource) -> str:
-    """The cluster cache key: the migrations' content hash plus the bookkeeping version."""
-    h = hashlib.sha256(f"{BOOKKEEPING_VERSION}\0{source.content_hash()}".encode())
+def content_key(source: MigrationSource, seed_tables: tuple[str, ...] | None = None) -> str:
+    """The cluster cache key: the migrations' content hash, the bookkeeping version, the seed tables."""
+    seeds = ",".join(seed_tables) if seed_tables is not None else "*"
+    h = hashlib.sha256(f"{BOOKKEEPING_VERSION}\0{source.content_hash()}\0{seeds}".encode())
     return h.hexdigest()[:24]
 
 
-def install_bookkeeping(conninfo: dict[str, Any]) -> None:
-    """Add the testbed schema to a migrated database: marker, dirty tracking, seed snapshots."""
+def install_bookkeeping(conninfo: dict[str, Any], seed_tables: tuple[str, ...] | None = None) -> None:
+    """Add the testbed schema to a migrated database: marker, dirty tracking, seed snapshots.
+
+    ``seed_tables`` limits which tables are reloaded after truncation (default: every table the
+    migrations filled); a listed table that does not exist is an error naming it.
+    """
     with psycopg.connect(**conninfo, autocommit=True) as conn:
         conn.execute(BOOKKEEPING_SQL.encode())
-        conn.execute("SELECT testbed.snapshot_seeds()")
+        if seed_tables is None:
+            conn.execute("SELECT testbed.snapshot_seeds()")
+        else:
+            names: list[str] = []
+            for name in seed_tables:
+                row = conn.execute("SELECT to_regclass(%s)::text", (name,)).fetchone()
+                if not row or row[0] is None:
+                    raise ConfigError(
+                        f"[tool.testbed.postgres] seed_tables names {name!r}, but the migrated schema has no "
+                        "such table."
+                    )
+                names.append(str(row[0]))
+            conn.execute("SELECT testbed.snapshot_seeds(%s)", (names,))
         conn.execute("SELECT testbed.track_all()")
         conn.execute("DELETE FROM testbed.dirty")
 

@@ -40,3 +40,18 @@ def test_writes_from_any_connection_count_reads_and_rollbacks_do_not(tmp_path: P
         assert dirty(app) == set()
         assert app.execute("INSERT INTO a (v) VALUES ('n') RETURNING id").fetchone() == (1,)
         app.execute("SELECT testbed.reset()")
+
+
+def test_seed_tables_limits_what_is_reloaded(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "001.sql").write_text(
+        "CREATE TABLE plans (code text PRIMARY KEY);\nINSERT INTO plans VALUES ('free'), ('pro');\n"
+        "CREATE TABLE flags (name text PRIMARY KEY);\nINSERT INTO flags VALUES ('beta');\n"
+    )
+    with postgres(migrations="m", root=tmp_path, seed_tables=("plans",)) as pg, \
+            psycopg.connect(pg.url, autocommit=True) as app:
+        app.execute("DELETE FROM plans")
+        app.execute("DELETE FROM flags")
+        app.execute("SELECT testbed.reset()")
+        assert app.execute("SELECT count(*) FROM plans").fetchone() == (2,)  # listed: reloaded
+        assert app.execute("SELECT count(*) FROM flags").fetchone() == (0,)  # not listed: emptied
