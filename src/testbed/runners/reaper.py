@@ -24,14 +24,21 @@ def records_dir() -> Path:
 
 
 def process_start_time(pid: int) -> int | None:
-    """The kernel's start time of ``pid`` (clock ticks since boot), None if it does not exist."""
+    """The kernel's start time of ``pid`` (clock ticks since boot), None if it does not exist or has exited."""
+    # Plain os calls: this runs before every test (is the server still there?), so it must be cheap.
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
     except OSError:
         return None
+    try:
+        raw = os.read(fd, 4096)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     # Field 22; the command name (field 2) may contain spaces and parens, so split after the last ')'.
-    fields = raw[raw.rindex(")") + 2 :].split()
-    if fields[0] in ("Z", "X"):  # a zombie has exited; only its parent has not collected it yet
+    fields = raw[raw.rindex(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X"):  # a zombie has exited; only its parent has not collected it yet
         return None
     return int(fields[19])
 
