@@ -54,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
     publisher = NatsPublisher(settings.nats_url)
     app = FastAPI(title="orders")
     app.state.engine = engine
+    app.state.order_created_subject = settings.order_created_subject
 
     def close() -> None:
         publisher.close()
@@ -96,7 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
         except InsufficientStock:
             payments.refund(charge.payment_id)
             raise HTTPException(409, "insufficient stock") from None
-        publisher.publish(settings.order_created_subject, {
+        publisher.publish(app.state.order_created_subject, {
             "orderId": str(order_id), "userId": body.userId, "productId": body.productId,
             "quantity": body.quantity, "amount": minor_units(amount),
         })

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from orders.app import Settings, create_app
 from orders.server import RunningServer
 
@@ -27,21 +28,31 @@ def order_created(events, order_subject):  # type: ignore[no-untyped-def]
     return events.listen(order_subject)
 
 
-@pytest.fixture
-def app_settings(db_url: str, http_stub, nats_url: str, order_subject: str) -> Settings:  # type: ignore[no-untyped-def]
-    return Settings(database_url=db_url, payment_url=http_stub.url, nats_url=nats_url,
-                    order_created_subject=order_subject, payment_timeout=0.5, payment_attempts=3,
-                    pool_size=3, pool_timeout=1.0)
+@pytest.fixture(scope="session")
+def orders_service(postgres, testbed_http_stub_server, testbed_nats_server) -> Iterator[tuple[FastAPI, str]]:  # type: ignore[no-untyped-def]
+    """The orders service, served by uvicorn on a free loopback port for the whole session (per worker).
 
-
-@pytest.fixture
-def orders_api(app_settings: Settings) -> Iterator[str]:
-    """The orders service served by uvicorn on a free loopback port; its URL."""
-    app = create_app(app_settings)
+    It talks to this worker's database (cleaned per test by truncate isolation), the session's payment
+    stub (reset per test by ``http_stub``) and the session's NATS server (a subject per test).
+    """
+    settings = Settings(database_url=postgres.url, payment_url=testbed_http_stub_server.url,
+                        nats_url=str(testbed_nats_server.url), payment_timeout=0.5, payment_attempts=3,
+                        pool_size=3, pool_timeout=1.0)
+    app = create_app(settings)
     server = RunningServer(app)
-    yield server.url
+    yield app, server.url
     server.stop()
-    app.state.close()  # disposes the pool: testbed's leak check would fail the test otherwise
+    app.state.close()
+
+
+@pytest.fixture
+def orders_api(orders_service: tuple[FastAPI, str], db_url: str, http_stub, order_subject: str) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """The service's URL for one test: its events go to the test's own subject."""
+    app, url = orders_service
+    app.state.order_created_subject = order_subject
+    yield url
+    # The pool's connections were opened by this test: close them, or testbed's leak check fails it.
+    app.state.engine.dispose()
 
 
 @pytest.fixture
