@@ -7,8 +7,6 @@ outer transaction still undoes everything. Costs one round trip per test (the fi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -65,16 +63,6 @@ class TestbedConnection(psycopg.Connection[Any]):
             self.autocommit = False
         self.in_test = True
         self._commit_points = 0
-
-
-@contextmanager
-def rolled_back(conn: TestbedConnection) -> Iterator[TestbedConnection]:
-    """Run a block (a test) whose database work is undone at the end."""
-    conn.begin_test()
-    try:
-        yield conn
-    finally:
-        conn.end_test()
 
 
 class SessionFactory:

@@ -165,13 +165,9 @@ class WorkerDatabase:
             row = cur.fetchone()
             backends = int(row[0]) if row and row[0] else 0
             others = list(row[1]) if row and row[1] else []
-            leaked: list[OpenConnection] = []
             if ctx.leak_check and backends > 1:
-                leaked = self._leaked(ctx, self.dbname, exclude=[conn.info.backend_pid])
-            if leaked:
-                report.connections = leaked
-                terminate(conn, [c.pid for c in leaked])
-                conn.rollback()
+                report.connections = self._leaked(ctx, self.dbname, exclude=[conn.info.backend_pid])
+                terminate(self.admin, [c.pid for c in report.connections])
             if others:
                 report.rows = row_counts(conn, others)
                 report.rows_context = (
@@ -183,9 +179,9 @@ class WorkerDatabase:
             return report
         # truncate / none: code committed for real.
         conn.rollback()
-        if ctx.leak_check:
+        if ctx.leak_check and self._backends(self.dbname) > 1:
             report.connections = self._leaked(ctx, self.dbname, exclude=[conn.info.backend_pid])
-            terminate(conn, [c.pid for c in report.connections])
+            terminate(self.admin, [c.pid for c in report.connections])
         if ctx.strategy == "none":
             row = conn.execute("SELECT array_agg(DISTINCT relid::regclass::text) FROM testbed.dirty").fetchone()
             dirty = list(row[0]) if row and row[0] else []
@@ -196,6 +192,13 @@ class WorkerDatabase:
         self._reset(conn)
         conn.rollback()
         return report
+
+    def _backends(self, dbname: str) -> int:
+        """How many backends are on ``dbname`` (cheap: no pg_stat_activity snapshot)."""
+        row = self.admin.execute(
+            "SELECT pg_stat_get_db_numbackends(oid) FROM pg_database WHERE datname = %s", (dbname,)
+        ).fetchone()
+        return int(row[0]) if row else 0
 
     def _leaked(self, ctx: TestContext, dbname: str, exclude: list[int]) -> list[OpenConnection]:
         """Connections to ``dbname`` the test opened and left open (a closing one gets a moment to go)."""

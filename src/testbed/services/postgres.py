@@ -386,13 +386,6 @@ class PostgresServer:
         }
 
 
-def server_died_from_error(server: PostgresServer, exc: BaseException, what: str) -> ServerDiedError | None:
-    """If ``exc`` came from the server having died, a ServerDiedError carrying its log tail."""
-    if server.process is not None and not server.process.alive():
-        return server.process.died_error(what)
-    return None
-
-
 @contextlib.contextmanager
 def running(settings: ServiceSettings, **start_kwargs: Any) -> Iterator[PostgresServer]:
     server = PostgresServer(settings)
