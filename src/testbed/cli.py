@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from testbed.config import load_settings
 from testbed.errors import TestbedError
@@ -44,26 +45,52 @@ def doctor(args: argparse.Namespace) -> int:
 
 
 def up(args: argparse.Namespace) -> int:
-    """Start services and keep them running until Ctrl-C."""
-    from testbed.provision import postgres
+    """Start services and keep them running until Ctrl-C (or SIGTERM); print their URLs."""
+    import contextlib
+
+    from testbed.config import ENGINES
 
     settings = load_settings(Path(args.root))
-    unknown = [s for s in args.services if s != "postgres"]
+    unknown = [s for s in args.services if s not in ENGINES]
     if unknown:
-        print(f"testbed up: only 'postgres' is available from the CLI so far (got {', '.join(unknown)})",
+        print(f"testbed up: unknown service(s) {', '.join(unknown)}; choose from {', '.join(ENGINES)}",
               file=sys.stderr)
         return 2
-    pg = settings.service("postgres")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with postgres(version=pg.version, migrations=pg.migrations, root=settings.root) as running:
-        print(f"postgres {running.version} ({running.binary})")
-        print(f"  url: {running.url}", flush=True)
+    with contextlib.ExitStack() as stack:
+        for name in args.services:
+            url, what = _start_for_shell(stack, name, settings)
+            print(f"{name} {what}")
+            print(f"  url: {url}", flush=True)
         try:
             stop.wait()
         except KeyboardInterrupt:
             pass
     return 0
+
+
+def _start_for_shell(stack: Any, name: str, settings: Any) -> tuple[str, str]:
+    """Start one engine inside ``stack``; its URL and a one-line description."""
+    service = settings.service(name)
+    if name == "postgres":
+        from testbed.provision import postgres
+
+        pg = stack.enter_context(postgres(version=service.version, migrations=service.migrations,
+                                          root=settings.root))
+        return pg.url, f"{pg.version} ({pg.binary})"
+    if name == "mysql":
+        from testbed.services import mysql
+
+        m = stack.enter_context(mysql.running(service, settings.root))
+        return str(m.url), "(MariaDB/MySQL)"
+    from testbed.services import nats, rabbitmq, redis
+
+    module = {"redis": redis, "nats": nats, "rabbitmq": rabbitmq}[name]
+    server = stack.enter_context(module.running(service))
+    endpoint = server.endpoint()
+    url = endpoint.url() if callable(endpoint.url) else endpoint.url
+    return str(url), f"{endpoint.version} ({endpoint.binary})"
 
 
 def cache(args: argparse.Namespace) -> int:
@@ -81,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=".", help="project folder (where pyproject.toml is)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="show binaries found, data dir location, cache").set_defaults(func=doctor)
-    p_up = sub.add_parser("up", help="start services, print their URLs, run until Ctrl-C")
+    p_up = sub.add_parser("up", help="start services (postgres mysql redis nats rabbitmq); URLs; until Ctrl-C")
     p_up.add_argument("services", nargs="+")
     p_up.set_defaults(func=up)
     p_cache = sub.add_parser("cache", help="show or clear the initdb/template cache")

@@ -22,17 +22,18 @@ def test_up_prints_url_and_stops_on_sigterm(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.testbed]\n")
     log = tmp_path / "up.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "testbed.cli", "--root", str(tmp_path), "up", "postgres"],
+        proc = subprocess.Popen([sys.executable, "-m", "testbed.cli", "--root", str(tmp_path), "up", "postgres", "nats"],
                                 stdout=out, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
-        while "url:" not in log.read_text():
+        while log.read_text().count("url:") < 2:
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        url = log.read_text().split("url:")[1].split()[0]
-        with psycopg.connect(url) as conn:
+        urls = [part.split()[0] for part in log.read_text().split("url:")[1:]]
+        with psycopg.connect(urls[0]) as conn:
             assert conn.execute("select 1").fetchone() == (1,)
+        assert urls[1].startswith("nats://") and "@127.0.0.1:" in urls[1]
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
