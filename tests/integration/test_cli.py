@@ -22,8 +22,8 @@ def test_up_prints_url_and_stops_on_sigterm(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.testbed]\n")
     log = tmp_path / "up.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "testbed.cli", "--root", str(tmp_path), "up", "postgres", "nats"],
-                                stdout=out, stderr=subprocess.STDOUT, text=True)
+        argv = [sys.executable, "-m", "testbed.cli", "--root", str(tmp_path), "up", "postgres", "nats"]
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 60
         while log.read_text().count("url:") < 2:
