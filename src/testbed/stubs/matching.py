@@ -132,6 +132,14 @@ class UrlMatcher:
             return self._regex.fullmatch(request.url) is not None
         return self._template[0].fullmatch(request.path) is not None
 
+    def index_key(self) -> str | None:
+        """The exact path this matcher needs (for the registry's index), or None if it is a pattern."""
+        if self.kind == "urlPath":
+            return self.value
+        if self.kind == "url":
+            return self.value.split("?", 1)[0]
+        return None
+
     def path_parameters(self, request: Request) -> dict[str, str]:
         if self.kind != "urlPathTemplate":
             return {}
