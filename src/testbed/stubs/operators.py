@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from testbed.stubs.errors import InvalidStubError
@@ -408,6 +408,7 @@ def _jsonpath_text(value: Any) -> str | None:
     return str(value)
 
 
+@lru_cache(maxsize=512)  # templates compile per render; jsonpath-ng's parser is slow (PLY)
 def compile_jsonpath(expression: str) -> Callable[[Any], list[Any]]:
     """A JSONPath (Jayway dialect, the common subset) as a function document -> list of results."""
     from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -216,6 +217,7 @@ def _parse_expr(tokens: list[tuple[str, str]], pos: int = 0, stop_at_paren: bool
     return Expr(items[0], items[1:], hash_args), pos
 
 
+@lru_cache(maxsize=256)  # a stub's template is rendered for every request it serves
 def parse_template(src: str) -> list[Any]:
     """Parse a Handlebars template into nodes (Text / Mustache / Block)."""
     root: list[Any] = []
