@@ -855,6 +855,24 @@ CASES: list[Case] = [
             "transformers": ["response-template"],
         },
     ),
+    one(
+        "tpl-json-helpers",
+        {"method": "POST", "urlPath": "/t13"},
+        [
+            post(
+                "/t13?q=v",
+                json={"a": 1, "b": [1, 2], "items": [{"id": 1}, {"id": 2, "t": []}], "o": {"p": {}}},
+            )
+        ],
+        response={
+            "body": "A={{formatJson request.body}}|B={{lookup (parseJson request.body) 'a'}}|"
+            "C={{val request.query.nope default='dflt'}}|D={{val request.query.q}}|"
+            'E={{#each (range 1 3)}}{{this}},{{/each}}|F={{jsonMerge request.body \'{"z":1,"o":{"q":2}}\'}}|'
+            "G={{toJson (parseJson request.body)}}|H={{join (array 1 2 3) '-'}}|I={{abbreviate 'hello world' 8}}|"
+            "J={{stripes}}",
+            "transformers": ["response-template"],
+        },
+    ),
     # --- unmatched -----------------------------------------------------------------------------------
     {
         "id": "unmatched-404",
