@@ -868,7 +868,8 @@ CASES: list[Case] = [
             "body": "A={{formatJson request.body}}|B={{lookup (parseJson request.body) 'a'}}|"
             "C={{val request.query.nope default='dflt'}}|D={{val request.query.q}}|"
             'E={{#each (range 1 3)}}{{this}},{{/each}}|F={{jsonMerge request.body \'{"z":1,"o":{"q":2}}\'}}|'
-            "G={{toJson (parseJson request.body)}}|H={{join (array 1 2 3) '-'}}|I={{abbreviate 'hello world' 8}}|"
+            "G={{toJson (parseJson request.body)}}|H={{join (array 1 2 3) '-'}}|"
+            "I={{abbreviate 'hello world' 8}}|"
             "J={{stripes}}",
             "transformers": ["response-template"],
         },
