@@ -907,8 +907,12 @@ def parse_value_pattern(obj: Any, pointer: str = "") -> ValuePattern:
         )
     op = next((k for k in _OPERATORS if k in obj), None)
     if op is None:
+        import difflib
+
+        guesses = [g for key in obj for g in difflib.get_close_matches(str(key), _OPERATORS, n=1)]
+        hint = f" Did you mean {guesses[0]!r}?" if guesses else f" Operators: {', '.join(_OPERATORS)}."
         raise InvalidStubError(
-            f"{json.dumps(obj, separators=(',', ':'))} is not a valid match operation", pointer
+            f"{json.dumps(obj, separators=(',', ':'))} is not a valid match operation.{hint}", pointer
         )
     if op == "equalTo":
         return EqualTo(_str(obj, op, pointer), _bool(obj, "caseInsensitive", pointer))
