@@ -27,26 +27,6 @@ from testbed.stubs.operators import (
 from testbed.stubs.request import Part, Request
 
 URL_KEYS = ("url", "urlPattern", "urlPath", "urlPathPattern", "urlPathTemplate")
-REQUEST_KEYS = frozenset(
-    {
-        *URL_KEYS,
-        "method",
-        "pathParameters",
-        "queryParameters",
-        "headers",
-        "cookies",
-        "basicAuth",
-        "basicAuthCredentials",
-        "formParameters",
-        "bodyPatterns",
-        "multipartPatterns",
-        "scheme",
-        "host",
-        "port",
-        "clientIp",
-        "customMatcher",
-    }
-)
 
 # Weights WireMock gives the parts of a request when it ranks near misses: the URL dominates.
 URL_WEIGHT = 10.0
