@@ -161,3 +161,24 @@ def test_near_miss_names_a_scenario_in_another_state() -> None:
     assert [f.label for f in miss.result.fields if not f.matched] == ["scenario"]
     assert "[Scenario 'pay' state: Started]" in explain(request, [miss])
     assert "<<<<< Scenario does not match" in not_matched_table(request, miss)
+
+
+def test_the_path_index_keeps_priority_and_recency() -> None:
+    registry = StubRegistry()
+    generic_old = parse_mapping({"request": {"urlPathPattern": "/a.*"}, "response": {"body": "generic old"}})
+    exact = parse_mapping({"request": {"urlPath": "/a"}, "response": {"body": "exact"}})
+    registry.add_many([generic_old, exact])
+    assert registry.match(_req("GET", "/a")) is exact  # same priority: newer wins
+    generic_new = parse_mapping({"request": {"urlPathPattern": "/a.*"}, "response": {"body": "generic new"}})
+    registry.add(generic_new)
+    assert registry.match(_req("GET", "/a")) is generic_new
+    assert registry.match(_req("GET", "/ab")) is generic_new
+    top = parse_mapping({"priority": 1, "request": {"url": "/a?x=1"}, "response": {}})
+    registry.add(top)
+    assert registry.match(_req("GET", "/a?x=1")) is top and registry.match(_req("GET", "/a")) is generic_new
+    registry.remove(generic_new.id)
+    registry.remove(generic_old.id)
+    assert registry.match(_req("GET", "/ab")) is None
+    assert registry.match(_req("GET", "/a")) is exact
+    registry.clear()
+    assert registry.match(_req("GET", "/a")) is None

@@ -69,6 +69,7 @@ def test_unknown_operator_names_the_pointer() -> None:
         parse_value_pattern({"equalsTo": "x"}, "/request/headers/A")
     assert info.value.pointer == "/request/headers/A"
     assert "not a valid match operation" in info.value.detail
+    assert "Did you mean 'equalTo'?" in info.value.detail
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import threading
 from types import FrameType
 
 from testbed.stubs.server import VERSION, StubServer
@@ -36,6 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--disable-gzip", action="store_true", help="accepted (testbed never gzips)")
     p.add_argument("--disable-request-logging", action="store_true", help="accepted for compatibility")
     p.add_argument("--ca-bundle-out", default=None, help="write the HTTPS CA bundle (PEM) to this path")
+    p.add_argument(
+        "--die-with-parent",
+        action="store_true",
+        help="stop when stdin closes (testbed passes this so its server never outlives a killed run)",
+    )
     return p
 
 
@@ -58,6 +64,17 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if args.die_with_parent:
+
+        def watch_stdin() -> None:
+            try:
+                while sys.stdin.buffer.read(4096):
+                    pass
+            except (OSError, ValueError):
+                pass
+            server.stop()
+
+        threading.Thread(target=watch_stdin, daemon=True, name="testbed-stub-parent-watch").start()
     lines = [f"version: {VERSION} (testbed)", f"port: {server.port}"]
     if server.https_port is not None:
         lines.append(f"https-port: {server.https_port}")

@@ -65,13 +65,14 @@ class RemoteStubServer:
             "--bind-address",
             "127.0.0.1",
             "--disable-banner",
+            "--die-with-parent",
         ]
         if root_dir is not None:
             cmd += ["--root-dir", str(root_dir)]
         if https:
             cmd += ["--https-port", "0"]
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.PIPE, text=True
         )
         assert proc.stdout is not None
         info: dict[str, str] = {}
@@ -90,6 +91,8 @@ class RemoteStubServer:
             proc.kill()
             proc.wait(10)
             proc.stdout.close()
+            if proc.stdin is not None:
+                proc.stdin.close()
             raise ServerStartError(
                 "the HTTP stub server process did not start; its output:\n" + "".join(lines[-20:]),
                 boundary="HTTP stub",
@@ -122,6 +125,8 @@ class RemoteStubServer:
         if proc is None:
             return
         self._process = None
+        if proc.stdin is not None:
+            proc.stdin.close()  # --die-with-parent: the server stops on EOF; terminate() is the fallback
         proc.terminate()
         try:
             proc.wait(10)

@@ -27,26 +27,6 @@ from testbed.stubs.operators import (
 from testbed.stubs.request import Part, Request
 
 URL_KEYS = ("url", "urlPattern", "urlPath", "urlPathPattern", "urlPathTemplate")
-REQUEST_KEYS = frozenset(
-    {
-        *URL_KEYS,
-        "method",
-        "pathParameters",
-        "queryParameters",
-        "headers",
-        "cookies",
-        "basicAuth",
-        "basicAuthCredentials",
-        "formParameters",
-        "bodyPatterns",
-        "multipartPatterns",
-        "scheme",
-        "host",
-        "port",
-        "clientIp",
-        "customMatcher",
-    }
-)
 
 # Weights WireMock gives the parts of a request when it ranks near misses: the URL dominates.
 URL_WEIGHT = 10.0
@@ -131,6 +111,14 @@ class UrlMatcher:
         if kind == "urlPattern":
             return self._regex.fullmatch(request.url) is not None
         return self._template[0].fullmatch(request.path) is not None
+
+    def index_key(self) -> str | None:
+        """The exact path this matcher needs (for the registry's index), or None if it is a pattern."""
+        if self.kind == "urlPath":
+            return self.value
+        if self.kind == "url":
+            return self.value.split("?", 1)[0]
+        return None
 
     def path_parameters(self, request: Request) -> dict[str, str]:
         if self.kind != "urlPathTemplate":

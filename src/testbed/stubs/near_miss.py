@@ -14,7 +14,9 @@ from testbed.stubs.request import Request
 from testbed.stubs.scenarios import Scenarios
 
 NEAR_MISS_COUNT = 3
-_WIDTH = 58
+_WIDTH = 58  # where long values wrap
+_COL = 59  # the left column, as WireMock lays it out
+_MARK = 113  # the column of the <<<<< markers
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,36 +92,146 @@ def _pretty_body(text: str) -> str:
         return text
 
 
+def _split_op(pattern_text: str) -> tuple[str | None, str]:
+    """``"[contains] x"`` -> ("contains", "x"); an equalTo shows as the bare value -> (None, value)."""
+    if pattern_text.startswith("[") and "] " in pattern_text:
+        op, _, value = pattern_text[1:].partition("] ")
+        return op, value
+    return None, pattern_text
+
+
+def _jackson(text: str) -> str:
+    from testbed.stubs.templating import jackson_pretty
+
+    try:
+        return jackson_pretty(json.loads(text))
+    except ValueError:
+        return text
+
+
+class _Table:
+    """WireMock's two-column layout: the stub on the left, the request on the right, markers far right."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def blank(self) -> None:
+        self.lines.append(f"{'':<{_COL}}|")
+
+    def row(self, left: str, right: str, marker: str | None = None) -> None:
+        lefts, rights = _lines(left), _lines(right)
+        for i in range(max(len(lefts), len(rights))):
+            right_text = rights[i] if i < len(rights) else ""
+            line = f"{lefts[i] if i < len(lefts) else '':<{_COL}}|" + (f" {right_text}" if right_text else "")
+            if i == 0 and marker:
+                line = f"{line:<{_MARK}}<<<<< {marker}"
+            self.lines.append(line)
+
+
 def not_matched_table(request: Request, miss: NearMiss | None) -> str:
     """The text/plain body of a 404 for an unmatched request: WireMock's side-by-side diff table."""
-    title = "Request was not matched"
-    rule = "-" * (2 * _WIDTH + 1)
-    out = [
-        "",
-        title.center(2 * _WIDTH + 1).rstrip(),
-        ("=" * len(title)).center(2 * _WIDTH + 1).rstrip(),
-        "",
-        rule,
-        f"| {'Closest stub':<{_WIDTH - 2}}| {'Request':<{_WIDTH - 2}}|",
-        rule,
-        f"{'':<{_WIDTH}}|",
-    ]
     if miss is None or miss.stub is None:
         return "No response could be served as there are no stub mappings in this WireMock instance."
-    out.append(f"{miss.stub.label:<{_WIDTH}}|")
-    out.append(f"{'':<{_WIDTH}}|")
+    stub, pattern = miss.stub, miss.stub.request
+    title = "Request was not matched"
+    rule = "-" * (2 * _COL + 1)
+    table = _Table()
+    table.blank()
+    if stub.name:
+        table.row(stub.name, "")
+        table.blank()
+    method_ok = pattern.method in ("ANY", request.method)
+    table.row(pattern.method, request.method, None if method_ok else "HTTP method does not match")
+    table.row(
+        pattern.url.describe() if pattern.url.kind else "[any URL]",
+        request.url,
+        None if pattern.url.matches(request) else "URL does not match",
+    )
+    table.blank()
+    params = pattern.url.path_parameters(request)
+    groups = [
+        [
+            (
+                f"Path parameter: {k} " + (f"= {v}" if op is None else f"[{op}] {v}"),
+                params.get(k) or "",
+                None if vp.matches(params.get(k)) else "Path parameter does not match",
+            )
+            for k, vp in pattern.path_parameters.items()
+            for op, v in [_split_op(vp.describe())]
+        ],
+        [
+            (
+                f"{k}: {v}" if op is None else f"{k} [{op}] : {v}",
+                f"{k}: {', '.join(request.header_values(k))}" if request.header_values(k) else "",
+                None
+                if mv.matches(request.header_values(k))
+                else ("Header does not match" if request.header_values(k) else "Header is not present"),
+            )
+            for k, mv in pattern.headers.items()
+            for op, v in [_split_op(mv.describe())]
+        ],
+        [
+            (
+                f"Query: {k} " + (f"= {v}" if op is None else f"[{op}] {v}"),
+                f"{k}: {', '.join(request.query.get(k, []))}" if request.query.get(k) else "",
+                None if mv.matches(request.query.get(k, [])) else "Query does not match",
+            )
+            for k, mv in pattern.query.items()
+            for op, v in [_split_op(mv.describe())]
+        ],
+        [
+            (
+                f"Cookie: {k}={v}" if op is None else f"Cookie: {k} [{op}] {v}",
+                ", ".join(request.cookies.get(k, [])),
+                None
+                if any(vp.matches(c) for c in request.cookies.get(k, []))
+                or (not request.cookies.get(k) and vp.matches(None))
+                else "Cookie does not match",
+            )
+            for k, vp in pattern.cookies.items()
+            for op, v in [_split_op(vp.describe())]
+        ],
+        [
+            (
+                f"Form: {k} " + (f"= {v}" if op is None else f"[{op}] {v}"),
+                f"{k}: {', '.join(request.form.get(k, []))}" if request.form.get(k) else "",
+                None if mv.matches(request.form.get(k, [])) else "Form data does not match",
+            )
+            for k, mv in pattern.form.items()
+            for op, v in [_split_op(mv.describe())]
+        ],
+    ]
+    for group in groups:
+        if group:
+            for left, right, marker in group:
+                table.row(left, right, marker)
+            table.blank()
     for row in miss.result.fields:
-        expected, actual = row.expected, row.actual
         if row.label == "body":
-            actual = _pretty_body(actual)
-        left, right = _lines(expected), _lines(actual)
-        for i in range(max(len(left), len(right))):
-            line = f"{left[i] if i < len(left) else '':<{_WIDTH}}| {right[i] if i < len(right) else ''}"
-            if i == 0 and not row.matched:
-                line = f"{line:<{2 * _WIDTH - 5}}<<<<< {row.label.capitalize()} does not match"
-            out.append(line.rstrip())
-    out += [f"{'':<{_WIDTH}}|", rule, ""]
-    return "\n".join(out)
+            op, value = _split_op(row.expected)
+            marker = None if row.matched else "Body does not match"
+            if op in ("matchesJsonPath", "matchesXPath"):
+                table.row(value, request.body_text, marker)
+                continue
+            table.row(f"[{op or 'equalTo'}]", "", marker)
+            if op == "equalToJson":
+                table.row(_jackson(value), _jackson(request.body_text))
+            else:
+                table.row(value, request.body_text)
+    scenario = next((f for f in miss.result.fields if f.label == "scenario"), None)
+    if scenario is not None:
+        table.row(scenario.expected, scenario.actual, "Scenario does not match")
+    table.blank()
+    head = [
+        "",
+        " " * 47 + title,
+        " " * 47 + "=" * len(title),
+        "",
+        rule,
+        f"| {'Closest stub':<{_COL - 2}}| {'Request':<{_COL - 2}}|",
+        rule,
+    ]
+    return "\n".join([*head, *table.lines, rule, ""])
 
 
 def body_diff(expected: str, actual: str) -> str:

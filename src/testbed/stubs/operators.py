@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from testbed.stubs.errors import InvalidStubError
@@ -408,6 +408,7 @@ def _jsonpath_text(value: Any) -> str | None:
     return str(value)
 
 
+@lru_cache(maxsize=512)  # templates compile per render; jsonpath-ng's parser is slow (PLY)
 def compile_jsonpath(expression: str) -> Callable[[Any], list[Any]]:
     """A JSONPath (Jayway dialect, the common subset) as a function document -> list of results."""
     from jsonpath_ng.exceptions import JsonPathLexerError, JsonPathParserError
@@ -906,8 +907,12 @@ def parse_value_pattern(obj: Any, pointer: str = "") -> ValuePattern:
         )
     op = next((k for k in _OPERATORS if k in obj), None)
     if op is None:
+        import difflib
+
+        guesses = [g for key in obj for g in difflib.get_close_matches(str(key), _OPERATORS, n=1)]
+        hint = f" Did you mean {guesses[0]!r}?" if guesses else f" Operators: {', '.join(_OPERATORS)}."
         raise InvalidStubError(
-            f"{json.dumps(obj, separators=(',', ':'))} is not a valid match operation", pointer
+            f"{json.dumps(obj, separators=(',', ':'))} is not a valid match operation.{hint}", pointer
         )
     if op == "equalTo":
         return EqualTo(_str(obj, op, pointer), _bool(obj, "caseInsensitive", pointer))

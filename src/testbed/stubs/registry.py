@@ -17,12 +17,29 @@ class StubRegistry:
         self.scenarios = scenarios or Scenarios()
         self._stubs: dict[str, tuple[int, StubMapping]] = {}  # id -> (insertion sequence, stub)
         self._ordered: tuple[StubMapping, ...] = ()
+        self._index: tuple[dict[str, tuple[StubMapping, ...]], tuple[StubMapping, ...]] = ({}, ())
         self._seq = 0
         self._lock = threading.Lock()
 
     def _reorder(self) -> None:
         items = sorted(self._stubs.values(), key=lambda p: (p[1].effective_priority, -p[0]))
         self._ordered = tuple(s for _, s in items)
+        # The index: stubs with an exact path (url / urlPath) are only tried for that path; the others
+        # (patterns, templates, any URL) for every path. Each list keeps the global order, so the winner
+        # is the same as a scan of all stubs, in O(stubs for this path) instead of O(all stubs).
+        generic: list[tuple[int, StubMapping]] = []
+        by_path: dict[str, list[tuple[int, StubMapping]]] = {}
+        for rank, stub in enumerate(self._ordered):
+            key = stub.request.url.index_key()
+            if key is None:
+                generic.append((rank, stub))
+            else:
+                by_path.setdefault(key, []).append((rank, stub))
+        generic_stubs = tuple(s for _, s in generic)
+        indexed = {
+            k: tuple(s for _, s in sorted(v + generic, key=lambda p: p[0])) for k, v in by_path.items()
+        }
+        self._index = (indexed, generic_stubs)  # one assignment: readers never see half an update
 
     def add(self, stub: StubMapping) -> None:
         """Add (or replace, keeping it newest) a stub."""
@@ -68,7 +85,7 @@ class StubRegistry:
     def clear(self) -> None:
         with self._lock:
             self._stubs.clear()
-            self._ordered = ()
+            self._reorder()
 
     def all(self) -> list[StubMapping]:
         """Stubs newest first (the order of GET /__admin/mappings)."""
@@ -81,7 +98,8 @@ class StubRegistry:
     def match(self, request: Request) -> StubMapping | None:
         """The stub that serves ``request``: the first match by priority, then newest; scenarios apply."""
         scenarios = self.scenarios
-        for stub in self._ordered:
+        indexed, generic = self._index
+        for stub in indexed.get(request.path, generic):
             if stub.request.matches(request) and scenarios.allows(stub):
                 return stub
         return None

@@ -13,28 +13,6 @@ from typing import Any
 from testbed.stubs.errors import InvalidStubError
 
 FAULTS = ("CONNECTION_RESET_BY_PEER", "EMPTY_RESPONSE", "MALFORMED_RESPONSE_CHUNK", "RANDOM_DATA_THEN_CLOSE")
-RESPONSE_KEYS = frozenset(
-    {
-        "status",
-        "statusMessage",
-        "headers",
-        "body",
-        "jsonBody",
-        "base64Body",
-        "bodyFileName",
-        "fixedDelayMilliseconds",
-        "delayDistribution",
-        "chunkedDribbleDelay",
-        "fault",
-        "proxyBaseUrl",
-        "proxyUrlPrefixToRemove",
-        "additionalProxyRequestHeaders",
-        "removeProxyRequestHeaders",
-        "transformers",
-        "transformerParameters",
-        "fromConfiguredStub",
-    }
-)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ to one request without any socket, so the matching and response rules can be use
 
 from __future__ import annotations
 
-import json
 import socket
 import sys
 import threading
@@ -698,8 +697,3 @@ class StubServer:
 
     def scenario_state(self, name: str) -> str:
         return self.scenarios.state(name)
-
-
-def dumps(obj: Any) -> bytes:
-    """JSON the way the admin API answers (pretty, like WireMock)."""
-    return json.dumps(obj, indent=2).encode()

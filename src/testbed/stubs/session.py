@@ -89,9 +89,10 @@ class HttpStub:
     def reset(self) -> None:
         """Stubs back to the configured mapping files, journal and scenarios cleared."""
         self.server.reset()
-        errors = getattr(self.server, "errors", None)
-        if errors:
-            errors.clear()
+        for name in ("errors", "webhook_errors"):
+            errors = getattr(self.server, name, None)
+            if errors:
+                errors.clear()
 
     def set_scenario_state(self, name: str, state: str) -> None:
         self.server.set_scenario_state(name, state)
@@ -152,6 +153,11 @@ class HttpStub:
                 explain(event.request, near_misses_for_request(event.request, stubs, scenarios=scenarios))
             )
         return "\n".join(parts)
+
+    @property
+    def webhook_errors(self) -> list[str]:
+        """Webhooks of this test's stubs that could not be delivered (e.g. the callback endpoint was down)."""
+        return list(getattr(self.server, "webhook_errors", []))
 
     def server_errors(self) -> list[str]:
         """Unexpected errors the server hit while answering this test's requests (testbed bugs)."""

@@ -13,10 +13,11 @@ import random
 import re
 import string
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -133,7 +134,38 @@ class Path:
     raw: str
 
 
-_TAG = re.compile(r"\{\{\{(.*?)\}\}\}|\{\{(~?)(.*?)(~?)\}\}", re.DOTALL)
+def _tags(src: str) -> Iterator[tuple[int, int, bool, str]]:
+    """Each ``{{...}}`` / ``{{{...}}}``: (start, end, raw, inner); quotes may hold braces: '{"a":{}}'."""
+    pos = 0
+    while True:
+        start = src.find("{{", pos)
+        if start < 0:
+            return
+        if src.startswith("{{!--", start):
+            end = src.find("--}}", start)
+            end = len(src) if end < 0 else end + 4
+            yield start, end, False, "!"
+            pos = end
+            continue
+        raw = src.startswith("{{{", start)
+        i = start + (3 if raw else 2)
+        close = "}}}" if raw else "}}"
+        quote = ""
+        while i < len(src):
+            c = src[i]
+            if quote:
+                if c == quote:
+                    quote = ""
+            elif c in "'\"":
+                quote = c
+            elif src.startswith(close, i):
+                break
+            i += 1
+        inner = src[start + (3 if raw else 2) : i].strip("~") if not raw else src[start + 3 : i]
+        yield start, min(i + len(close), len(src)), raw, inner
+        pos = i + len(close)
+
+
 _TOKEN = re.compile(r"""\s*(?:(\()|(\))|'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|([^\s()=]+)=|([^\s()]+))""")
 
 
@@ -216,20 +248,21 @@ def _parse_expr(tokens: list[tuple[str, str]], pos: int = 0, stop_at_paren: bool
     return Expr(items[0], items[1:], hash_args), pos
 
 
+@lru_cache(maxsize=256)  # a stub's template is rendered for every request it serves
 def parse_template(src: str) -> list[Any]:
     """Parse a Handlebars template into nodes (Text / Mustache / Block)."""
     root: list[Any] = []
     stack: list[tuple[str, Expr, list[Any], list[Any], list[Any]]] = []
     current = root
     pos = 0
-    for m in _TAG.finditer(src):
-        if m.start() > pos:
-            current.append(Text(src[pos : m.start()]))
-        pos = m.end()
-        if m.group(1) is not None:
-            current.append(Mustache(_parse_expr(_tokenize(m.group(1)))[0], False))
+    for start, end, raw, text in _tags(src):
+        if start > pos:
+            current.append(Text(src[pos:start]))
+        pos = end
+        if raw:
+            current.append(Mustache(_parse_expr(_tokenize(text))[0], False))
             continue
-        inner = m.group(3).strip()
+        inner = text.strip()
         if inner.startswith("!"):
             continue
         if inner.startswith("#"):
@@ -643,11 +676,75 @@ def _parse_json(args: list[Any], kw: dict[str, Any]) -> Any:
     return json.loads(to_text(args[0])) if args else None
 
 
+def jackson_pretty(value: Any, indent: int = 0) -> str:
+    """JSON as Jackson's default pretty printer writes it (WireMock's formatJson / toJson)."""
+    pad = "  " * (indent + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{ }"
+        items = [f"{pad}{json.dumps(k)} : {jackson_pretty(v, indent + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[ ]"
+        return "[ " + ", ".join(jackson_pretty(v, indent) for v in value) + " ]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _json_arg(value: Any) -> Any:
+    if isinstance(value, _JsonText):
+        return value.value
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _to_json(args: list[Any], kw: dict[str, Any]) -> Any:
-    v = args[0] if args else None
-    if isinstance(v, _JsonText):
-        v = v.value
-    return json.dumps(v, separators=(",", ":"))
+    return jackson_pretty(_json_arg(args[0] if args else None))
+
+
+def _format_json(args: list[Any], kw: dict[str, Any]) -> Any:
+    value = _json_arg(args[0] if args else None)
+    if kw.get("format") == "compact":
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return jackson_pretty(value)
+
+
+def _merge(base: Any, extra: Any) -> Any:
+    if isinstance(base, dict) and isinstance(extra, dict):
+        out = dict(base)
+        for k, v in extra.items():
+            out[k] = _merge(out[k], v) if k in out else v
+        return out
+    return extra
+
+
+def _json_merge(args: list[Any], kw: dict[str, Any]) -> Any:
+    base, extra = (_json_arg(a) for a in (args + [None, None])[:2])
+    return json.dumps(_merge(base, extra), separators=(",", ":"), ensure_ascii=False)
+
+
+def _lookup_helper(args: list[Any], kw: dict[str, Any]) -> Any:
+    obj, key = (args + [None, None])[:2]
+    return _lookup(_json_arg(obj) if isinstance(obj, _JsonText) else obj, to_text(key))
+
+
+def _val(args: list[Any], kw: dict[str, Any]) -> Any:
+    value = args[0] if args else None
+    return value if value is not None else kw.get("default", kw.get("or"))
+
+
+def _range(args: list[Any], kw: dict[str, Any]) -> Any:
+    lo, hi = int(_num(args[0])), int(_num(args[1]))
+    return list(range(lo, hi + 1))
+
+
+def _abbreviate(args: list[Any], kw: dict[str, Any]) -> Any:
+    text, width = to_text(args[0]), int(args[1])
+    return text if len(text) <= width else text[: max(0, width - 3)] + "..."
 
 
 def _join(args: list[Any], kw: dict[str, Any]) -> Any:
@@ -721,6 +818,12 @@ HELPERS: dict[str, Helper] = {
     "xPath": _xpath,
     "parseJson": _parse_json,
     "toJson": _to_json,
+    "formatJson": _format_json,
+    "jsonMerge": _json_merge,
+    "lookup": _lookup_helper,
+    "val": _val,
+    "range": _range,
+    "abbreviate": _abbreviate,
     "join": _join,
     "contains": _contains,
     "matches": lambda a, k: re.fullmatch(str(a[1]), to_text(a[0])) is not None,
@@ -741,14 +844,9 @@ UNSUPPORTED = frozenset(
         "hostname",
         "soapXPath",
         "formatXml",
-        "formatJson",
-        "jsonMerge",
         "jsonRemove",
         "jsonSort",
         "jsonArrayAdd",
-        "lookup",
-        "val",
-        "range",
         "assign",
         "arrayAdd",
         "arrayRemove",

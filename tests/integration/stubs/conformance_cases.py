@@ -855,6 +855,25 @@ CASES: list[Case] = [
             "transformers": ["response-template"],
         },
     ),
+    one(
+        "tpl-json-helpers",
+        {"method": "POST", "urlPath": "/t13"},
+        [
+            post(
+                "/t13?q=v",
+                json={"a": 1, "b": [1, 2], "items": [{"id": 1}, {"id": 2, "t": []}], "o": {"p": {}}},
+            )
+        ],
+        response={
+            "body": "A={{formatJson request.body}}|B={{lookup (parseJson request.body) 'a'}}|"
+            "C={{val request.query.nope default='dflt'}}|D={{val request.query.q}}|"
+            'E={{#each (range 1 3)}}{{this}},{{/each}}|F={{jsonMerge request.body \'{"z":1,"o":{"q":2}}\'}}|'
+            "G={{toJson (parseJson request.body)}}|H={{join (array 1 2 3) '-'}}|"
+            "I={{abbreviate 'hello world' 8}}|"
+            "J={{stripes}}",
+            "transformers": ["response-template"],
+        },
+    ),
     # --- unmatched -----------------------------------------------------------------------------------
     {
         "id": "unmatched-404",
@@ -864,6 +883,75 @@ CASES: list[Case] = [
             req("GET", "/__admin/requests/unmatched", "json:requests#len"),
             req("GET", "/__admin/requests/unmatched/near-misses", "json:nearMisses.0.stubMapping.id"),
         ],
+    },
+    # the 404 body: WireMock's closest-stub table, byte for byte
+    {
+        "id": "not-matched-table-headers-query-json",
+        "mappings": [
+            m(
+                {
+                    "method": "POST",
+                    "urlPath": "/charge",
+                    "queryParameters": {"mode": {"equalTo": "live"}},
+                    "headers": {"X-Key": {"matches": "k-[0-9]+"}},
+                    "bodyPatterns": [{"equalToJson": {"amount": 5, "tags": ["a"]}}],
+                }
+            )
+        ],
+        "steps": [post("/charge?mode=test", headers={"X-Key": "k-x"}, json={"amount": 6, "tags": []})],
+    },
+    {
+        "id": "not-matched-table-url-cookie",
+        "mappings": [
+            m(
+                {
+                    "method": "GET",
+                    "url": "/exact?a=1",
+                    "cookies": {"s": {"equalTo": "1"}},
+                    "queryParameters": {"b": {"contains": "x"}},
+                }
+            )
+        ],
+        "steps": [get("/exact?a=2&b=y", headers={"Cookie": "s=2"})],
+    },
+    {
+        "id": "not-matched-table-method-absent-header",
+        "mappings": [
+            m({"method": "GET", "urlPathPattern": "/p/.*", "headers": {"X-Need": {"equalTo": "a"}}})
+        ],
+        "steps": [post("/q/1", body="plain")],
+    },
+    {
+        "id": "not-matched-table-body-operators",
+        "mappings": [
+            m(
+                {
+                    "method": "POST",
+                    "urlPath": "/b",
+                    "bodyPatterns": [{"contains": "needle"}, {"matchesJsonPath": "$.a"}, {"equalTo": "x"}],
+                }
+            )
+        ],
+        "steps": [post("/b", body='{"b":1}')],
+    },
+    {
+        "id": "not-matched-table-path-params-form",
+        "mappings": [
+            m(
+                {
+                    "method": "POST",
+                    "urlPathTemplate": "/o/{id}",
+                    "pathParameters": {"id": {"equalTo": "1"}},
+                    "formParameters": {"f": {"equalTo": "1"}},
+                }
+            )
+        ],
+        "steps": [post("/o/2", body="f=2", headers={"Content-Type": "application/x-www-form-urlencoded"})],
+    },
+    {
+        "id": "not-matched-table-scenario",
+        "mappings": [m({"method": "GET", "urlPath": "/s"}, scenarioName="s", requiredScenarioState="two")],
+        "steps": [get("/s")],
     },
     {"id": "no-stubs-404", "mappings": [], "steps": [get("/nothing", "exact")]},
     # --- admin API -----------------------------------------------------------------------------------

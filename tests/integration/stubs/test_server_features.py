@@ -272,3 +272,70 @@ def test_unknown_post_serve_action_is_rejected() -> None:
 
     with StubServer() as server, pytest.raises(InvalidStubError, match='only the "webhook" action'):
         server.add_mapping({"request": {}, "response": {}, "postServeActions": [{"name": "custom-thing"}]})
+
+
+def test_remote_server_process_with_https_and_the_admin_api(tmp_path: Path) -> None:
+    from testbed.stubs import HttpStub
+    from testbed.stubs.client import RemoteStubServer
+
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "mappings" / "bad.json").write_text("{oops")
+    with RemoteStubServer.spawn(root_dir=tmp_path, https=True) as remote:
+        assert remote.load_errors and "bad.json" in str(remote.load_errors[0])
+        stub = HttpStub(remote)
+        stub.stub_for(get("/secure").will_return(json={"ok": True}).named("secure"))
+        assert httpx.get(stub.https_url + "/secure", verify=stub.ssl_context).json() == {"ok": True}
+        assert httpx.get(stub.url + "/nope").status_code == 404
+        assert [e.request.url for e in stub.unmatched] == ["/nope"]
+        assert "closest stub 'secure'" in stub.unmatched_report()
+        stub.verify(1, get("/secure"))
+        stub.reset()
+        assert stub.requests == [] and remote.stubs() == []
+        pid = remote._process.pid if remote._process else None
+    assert pid is not None
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        pass
+    else:
+        raise AssertionError("the stub server process outlived its context")
+
+
+def test_own_process_server_dies_with_a_killed_parent() -> None:
+    import signal
+    import socket
+    import time
+
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from testbed.stubs.client import RemoteStubServer\n"
+            "import sys, time\nr = RemoteStubServer.spawn()\nprint(r.port, flush=True)\ntime.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        port = int(parent.stdout.readline())
+        assert httpx.get(f"http://127.0.0.1:{port}/__admin/health").status_code == 200
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            except OSError:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the orphaned stub server kept listening")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait(10)
+        if parent.stdout is not None:
+            parent.stdout.close()
