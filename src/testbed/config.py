@@ -228,9 +228,16 @@ def apply_env(settings: Settings, environ: Mapping[str, str]) -> Settings:
         for s in services:
             if s not in ENGINES:
                 raise ConfigError(_unknown("service", s, ENGINES, "TESTBED_SERVICES"))
+    http = settings.http
+    http_overrides = {k[len("TESTBED_HTTP_"):].lower(): v for k, v in environ.items() if k.startswith("TESTBED_HTTP_")}
+    for key, value in http_overrides.items():
+        if key not in HTTP_KEYS:
+            raise ConfigError(_unknown("env var key", key, HTTP_KEYS, "TESTBED_HTTP_*"))
+        flag = value.lower() in ("1", "true", "yes", "on")
+        http = replace(http, **{key: value if key == "mappings" else flag})
     cache_dir = Path(environ["TESTBED_CACHE_DIR"]) if environ.get("TESTBED_CACHE_DIR") else settings.cache_dir
     data_dir = environ.get("TESTBED_DATA_DIR", settings.data_dir)
-    return replace(settings, engines=engines, services=services, cache_dir=cache_dir, data_dir=data_dir)
+    return replace(settings, engines=engines, services=services, cache_dir=cache_dir, data_dir=data_dir, http=http)
 
 
 def find_pyproject(start: Path) -> Path | None:

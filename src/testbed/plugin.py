@@ -52,8 +52,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "testbed(isolation='rollback'|'truncate'|'clone'|'none', leak_check=True, reason=''): "
-        "per-test testbed options",
+        "testbed(isolation='rollback'|'truncate'|'clone'|'none', leak_check=True, reason='', "
+        "fail_on_unmatched=True): per-test testbed options",
     )
     config.stash[_started_key] = []
     if not hasattr(config, "workerinput"):

@@ -54,3 +54,12 @@ def test_env_typo_is_an_error() -> None:
 def test_existing_runner_needs_url() -> None:
     with pytest.raises(ConfigError, match="needs url"):
         parse_settings({"redis": {"runner": "existing"}}, Path("/p"))
+
+
+def test_http_env_vars() -> None:
+    s = apply_env(parse_settings({"http": {"mappings": "stubs"}}, Path("/p")),
+                  {"TESTBED_HTTP_FAIL_ON_UNMATCHED": "false", "TESTBED_HTTP_MAPPINGS": "other"})
+    assert s.http.fail_on_unmatched is False
+    assert s.http.mappings == "other"
+    with pytest.raises(ConfigError, match="TESTBED_HTTP_"):
+        apply_env(s, {"TESTBED_HTTP_MAPPING": "x"})
