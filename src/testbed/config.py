@@ -233,8 +233,8 @@ def apply_env(settings: Settings, environ: Mapping[str, str]) -> Settings:
     for key, value in http_overrides.items():
         if key not in HTTP_KEYS:
             raise ConfigError(_unknown("env var key", key, HTTP_KEYS, "TESTBED_HTTP_*"))
-        changes: dict[str, Any] = {key: value if key == "mappings" else value.lower() in ("1", "true", "yes", "on")}
-        http = replace(http, **changes)
+        http_change: dict[str, Any] = {key: value if key == "mappings" else value.lower() in ("1", "true", "yes", "on")}
+        http = replace(http, **http_change)
     cache_dir = Path(environ["TESTBED_CACHE_DIR"]) if environ.get("TESTBED_CACHE_DIR") else settings.cache_dir
     data_dir = environ.get("TESTBED_DATA_DIR", settings.data_dir)
     return replace(settings, engines=engines, services=services, cache_dir=cache_dir, data_dir=data_dir, http=http)
