@@ -102,13 +102,18 @@ def pytest_testbed_brokers_unconfigure(config: pytest.Config) -> None:
 def _brokers_session_server(request: pytest.FixtureRequest, engine: str) -> _BrokersIterator[_BrokersAny]:
     handed = _brokers_endpoint_from_controller(request.config, engine)
     if handed is not None:
-        yield handed
-        return
-    endpoint, stop = _brokers_start(engine, _brokers_settings(request.config), (_brokers_worker_id(),))
+        endpoint, stop = handed, None
+    else:
+        endpoint, stop = _brokers_start(engine, _brokers_settings(request.config), (_brokers_worker_id(),))
     try:
         yield endpoint
     finally:
-        stop()
+        if engine == "rabbitmq":
+            from testbed.services.rabbitmq_inventory import close_inventories
+
+            close_inventories()
+        if stop is not None:
+            stop()
 
 
 @pytest.fixture(scope="session")

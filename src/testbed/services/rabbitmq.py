@@ -23,15 +23,14 @@ import secrets
 import shutil
 import signal
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pika
+import pika.exceptions
 
 from testbed.config import ServiceSettings
 from testbed.errors import BinaryNotFoundError, ServerDiedError, ServerStartError
@@ -48,11 +47,14 @@ from testbed.runners.reaper import (
 )
 from testbed.runners.users import RunAs, chown_tree, server_identity
 from testbed.runners.workspace import DataLocation, cache_root, data_location, new_run_dir
-from testbed.services import discovery
+from testbed.services import discovery, rabbitmq_inventory
 
 USER = "testbed"
 NODE_NAME = "testbed@localhost"  # unique where it matters: it registers only with this run's own epmd
 CACHE_FORMAT = "1"
+# The event exchange tells the per-test reset what a test declared (rabbitmq_inventory); it is far
+# lighter than the management plugin. Pass plugins=(..., "rabbitmq_management") for the HTTP API.
+DEFAULT_PLUGINS = ("rabbitmq_event_exchange",)
 _VERSION_IN_PATH = re.compile(r"rabbitmq[_-]server[-/](\d+(?:\.\d+)+)|/rabbitmq/(\d+(?:\.\d+)+)/")
 
 
@@ -147,7 +149,7 @@ class RabbitMQServer:
     """A running RabbitMQ node (plus its private epmd) owned by this process."""
 
     def __init__(self, settings: ServiceSettings, vhosts: Sequence[str] = (),
-                 plugins: Sequence[str] = ("rabbitmq_management",)) -> None:
+                 plugins: Sequence[str] = DEFAULT_PLUGINS) -> None:
         self.settings = settings
         self.plugins = tuple(plugins)
         # The first vhost is the default of url(); each xdist worker gets its own (see worker_vhost).
@@ -370,7 +372,7 @@ def _port_open(port: int) -> bool:
 
 @contextlib.contextmanager
 def running(settings: ServiceSettings | None = None, vhosts: Sequence[str] = (),
-            plugins: Sequence[str] = ("rabbitmq_management",)) -> Iterator[RabbitMQServer]:
+            plugins: Sequence[str] = DEFAULT_PLUGINS) -> Iterator[RabbitMQServer]:
     """A fresh RabbitMQ node for the duration of the block: ``with running() as q: q.url()``."""
     server = RabbitMQServer(settings or ServiceSettings(engine="rabbitmq"), vhosts, plugins)
     try:
@@ -385,7 +387,7 @@ class RabbitMQEndpoint:
 
     host: str
     port: int
-    management_port: int  # 0 without the management plugin (then reset() is unavailable)
+    management_port: int  # 0 without the management plugin
     password: str
     vhosts: tuple[str, ...]
     version: str
@@ -428,42 +430,33 @@ class RabbitMQEndpoint:
                 boundary="rabbitmq",
             )
 
-    def _api(self, method: str, path: str) -> Any:
-        if not self.management_port:
-            raise ServerStartError("this RabbitMQ node runs without the management plugin, which reset() needs. "
-                                   "Start it with plugins=('rabbitmq_management',).", boundary="rabbitmq")
-        req = urllib.request.Request(f"http://{self.host}:{self.management_port}/api/{path}", method=method)
-        token = base64.b64encode(f"{USER}:{self.password}".encode()).decode()
-        req.add_header("Authorization", f"Basic {token}")
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            body = resp.read()
-        return json.loads(body) if body else None
+    def _inventory(self) -> rabbitmq_inventory.DeclarationInventory:
+        return rabbitmq_inventory.inventory_for(self.host, self.port, lambda: self.url("/"))
 
     def queues(self, vhost: str | None = None) -> list[str]:
-        """The names of the queues in ``vhost`` (default: the first)."""
-        v = urllib.parse.quote(vhost or self.vhosts[0], safe="")
-        return [q["name"] for q in self._api("GET", f"queues/{v}?columns=name")]
+        """The names of the queues in ``vhost`` (default: the first) declared since this process looked."""
+        v = vhost or self.vhosts[0]
+        inventory = self._inventory()
+        inventory.sync(self.url(v), v)
+        return sorted(inventory.snapshot(v)[0])
 
     def reset(self, vhost: str | None = None) -> list[str]:
         """Delete every queue and every exchange that is not built in from ``vhost``; returns what went.
 
-        The per-test reset: nothing a test declared or published to survives into the next test.
+        The per-test reset: nothing a test declared or published to survives into the next test. What
+        exists is learnt from the node's event exchange (see rabbitmq_inventory), from the first reset on:
+        call it once before the first test, as the rabbitmq_url fixture does.
         """
         self.check_alive("resetting the test's vhost")
-        v = urllib.parse.quote(vhost or self.vhosts[0], safe="")
-        removed: list[str] = []
-        for q in self._api("GET", f"queues/{v}?columns=name"):
-            with contextlib.suppress(urllib.error.HTTPError):  # exclusive queues vanish with their connection
-                self._api("DELETE", f"queues/{v}/{urllib.parse.quote(q['name'], safe='')}")
-                removed.append(f"queue {q['name']}")
-        for x in self._api("GET", f"exchanges/{v}?columns=name"):
-            name = x["name"]
-            if name == "" or name.startswith("amq."):
-                continue
-            with contextlib.suppress(urllib.error.HTTPError):
-                self._api("DELETE", f"exchanges/{v}/{urllib.parse.quote(name, safe='')}")
-                removed.append(f"exchange {name}")
-        return removed
+        v = vhost or self.vhosts[0]
+        try:
+            inventory = self._inventory()
+            inventory.sync(self.url(v), v)
+            queues, exchanges = inventory.snapshot(v)
+            return rabbitmq_inventory.delete_all(self.url(v), queues, exchanges)
+        except pika.exceptions.AMQPError:
+            self.check_alive("resetting the test's vhost", settle=2.0)
+            raise
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
