@@ -279,8 +279,7 @@ class RabbitMQServer:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(d / "enabled_plugins"),
             "RABBITMQ_PLUGINS_EXPAND_DIR": str(d / "plugins-expand"),
             "RABBITMQ_PID_FILE": str(d / "rabbitmq.pid"),
-            # No scheduler busy-waiting: a test node idles most of the time and shares the CPUs with the tests.
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-start_epmd false +sbwt none +sbwtdcpu none +sbwtdio none",
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-start_epmd false",
             # With NOTIFY_SOCKET set, rabbitmq-server execs the Erlang VM instead of running it as a child
             # of a shell: our pid is the VM's, so stop signals and the parent-death signal reach the node.
             "NOTIFY_SOCKET": str(d / "notify.sock"),
