@@ -45,7 +45,8 @@ def _brokers_start(engine: str, settings: _BrokersAny,
     from testbed.services import nats, rabbitmq, redis
 
     accounts = tuple(nats.worker_account(w) for w in workers)
-    vhosts = tuple(rabbitmq.worker_vhost(w) for w in workers)
+    # A node of its own needs no per-worker vhost (each one costs boot time); a shared node has one each.
+    vhosts = tuple(rabbitmq.worker_vhost(w) for w in workers) if len(workers) > 1 else ("/",)
     if engine == "redis":
         r = redis.RedisServer(settings.service("redis")).start()
         return r.endpoint(), r.stop
@@ -180,9 +181,7 @@ def testbed_rabbitmq_server(request: pytest.FixtureRequest) -> _BrokersIterator[
 @pytest.fixture
 def rabbitmq_url(testbed_rabbitmq_server: _BrokersAny) -> _BrokersIterator[str]:
     """amqp://... of this worker's vhost; its queues and exchanges are deleted after the test."""
-    from testbed.services.rabbitmq import worker_vhost
-
-    vhost = worker_vhost(_brokers_worker_id())
+    vhost = testbed_rabbitmq_server.vhost_for(_brokers_worker_id())
     testbed_rabbitmq_server.reset(vhost)
     yield str(testbed_rabbitmq_server.url(vhost))
     if testbed_rabbitmq_server.alive():

@@ -51,7 +51,7 @@ from testbed.services import discovery, rabbitmq_inventory
 
 USER = "testbed"
 NODE_NAME = "testbed@localhost"  # unique where it matters: it registers only with this run's own epmd
-CACHE_FORMAT = "1"
+CACHE_FORMAT = "2"  # 2: the cached database holds only the "/" vhost
 # The event exchange tells the per-test reset what a test declared (rabbitmq_inventory); it is far
 # lighter than the management plugin. Pass plugins=(..., "rabbitmq_management") for the HTTP API.
 DEFAULT_PLUGINS = ("rabbitmq_event_exchange",)
@@ -141,8 +141,11 @@ def password_hash(password: str) -> str:
 
 
 def worker_vhost(worker_id: str | None) -> str:
-    """The vhost of an xdist worker on a shared server ("gw1" -> "testbed-gw1"; no xdist -> "testbed")."""
-    return f"testbed-{worker_id}" if worker_id else "testbed"
+    """The vhost of an xdist worker on a shared node ("gw1" -> "testbed-gw1"; no xdist -> "/").
+
+    A node used by one worker (or no xdist) needs no vhost of its own: every extra vhost costs boot time.
+    """
+    return f"testbed-{worker_id}" if worker_id else "/"
 
 
 class RabbitMQServer:
@@ -152,8 +155,8 @@ class RabbitMQServer:
                  plugins: Sequence[str] = DEFAULT_PLUGINS) -> None:
         self.settings = settings
         self.plugins = tuple(plugins)
-        # The first vhost is the default of url(); each xdist worker gets its own (see worker_vhost).
-        self.vhosts = tuple(dict.fromkeys(vhosts or (worker_vhost(None),)))
+        # The first vhost is the default of url(); on a shared node each xdist worker has its own.
+        self.vhosts = tuple(dict.fromkeys(vhosts or ("/",)))
         self.binary: Candidate | None = None
         self.location: DataLocation | None = None
         self.run_dir: Path | None = None
@@ -188,11 +191,12 @@ class RabbitMQServer:
             shutil.copytree(cache / "mnesia", mnesia, symlinks=True)
         else:
             mnesia.mkdir()
-        self._prepare(run_as)
-        self._spawn(run_as)
         if not self.cache_hit:
-            self._publish_cache(cache, run_as)
+            self._prepare(run_as, vhosts=("/",))  # the cached database stays free of per-run vhosts
             self._spawn(run_as)
+            self._publish_cache(cache, run_as)
+        self._prepare(run_as, vhosts=self.vhosts)
+        self._spawn(run_as)
         self.timings["start_ms"] = (time.perf_counter() - t0) * 1000
         return self
 
@@ -215,22 +219,23 @@ class RabbitMQServer:
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)  # another run published it first: same content
 
-    def _prepare(self, run_as: RunAs | None) -> None:
+    def _prepare(self, run_as: RunAs | None, vhosts: Sequence[str]) -> None:
         assert self.run_dir is not None
         d = self.run_dir
         for sub in ("home", "log"):
             (d / sub).mkdir(exist_ok=True)
         cookie = d / "home" / ".erlang.cookie"
-        cookie.write_text(secrets.token_hex(20).upper())
-        cookie.chmod(0o400)
+        if not cookie.exists():
+            cookie.write_text(secrets.token_hex(20).upper())
+            cookie.chmod(0o400)
         (d / "enabled_plugins").write_text(f"[{','.join(self.plugins)}].\n")
         (d / "rabbitmq-env.conf").write_text("# testbed: deliberately empty, the environment says it all\n")
         definitions = {
             "users": [{"name": USER, "password_hash": password_hash(self.password),
                        "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": ["administrator"]}],
-            "vhosts": [{"name": v} for v in ("/", *self.vhosts)],
+            "vhosts": [{"name": v} for v in dict.fromkeys(("/", *vhosts))],
             "permissions": [{"user": USER, "vhost": v, "configure": ".*", "write": ".*", "read": ".*"}
-                            for v in ("/", *self.vhosts)],
+                            for v in dict.fromkeys(("/", *vhosts))],
         }
         (d / "definitions.json").write_text(json.dumps(definitions))
         chown_tree(str(d), run_as)
@@ -428,6 +433,11 @@ class RabbitMQEndpoint:
                 f"Its last log lines ({self.log_path}):\n{self.log_tail()}",
                 boundary="rabbitmq",
             )
+
+    def vhost_for(self, worker_id: str | None) -> str:
+        """The vhost an xdist worker uses: its own on a shared node, else the node's first."""
+        own = worker_vhost(worker_id)
+        return own if own in self.vhosts else self.vhosts[0]
 
     def _inventory(self) -> rabbitmq_inventory.DeclarationInventory:
         return rabbitmq_inventory.inventory_for(self.host, self.port, lambda: self.url("/"))

@@ -41,6 +41,7 @@ class DeclarationInventory:
         self._conn = pika.BlockingConnection(pika.URLParameters(url))
         channel = self._conn.channel()
         q = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+        self.own_queue = q  # lives in "/", which may be a test's vhost: never reported, never deleted
         for key in ("queue.created", "queue.deleted", "exchange.created", "exchange.deleted"):
             channel.queue_bind(q, EVENT_EXCHANGE, key)
         channel.basic_consume(q, self._on_event, auto_ack=True)
@@ -94,7 +95,8 @@ class DeclarationInventory:
     def snapshot(self, vhost: str) -> tuple[set[str], set[str]]:
         """(queues, exchanges) of ``vhost`` as last reported."""
         with self._cond:
-            return set(self.queues[vhost]), {x for x in self.exchanges[vhost] if not x.startswith(BARRIER_PREFIX)}
+            queues = self.queues[vhost] - {self.own_queue}
+            return set(queues), {x for x in self.exchanges[vhost] if not x.startswith(BARRIER_PREFIX)}
 
     def close(self) -> None:
         if self._thread.is_alive():
