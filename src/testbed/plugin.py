@@ -25,6 +25,7 @@ from typing import Any as _BrokersAny  # noqa: E402
 _BROKER_ENGINES = ("redis", "nats", "rabbitmq")
 _brokers_settings_key = pytest.StashKey["_BrokersAny"]()
 _brokers_started_key = pytest.StashKey[dict[str, "_BrokersAny"]]()
+_brokers_failed_key = pytest.StashKey[dict[str, str]]()
 
 
 def _brokers_settings(config: pytest.Config) -> _BrokersAny:
@@ -58,11 +59,14 @@ def _brokers_start(engine: str, settings: _BrokersAny,
 
 
 def _brokers_endpoint_from_controller(config: pytest.Config, engine: str) -> _BrokersAny | None:
+    from testbed.errors import ServerStartError
     from testbed.services import nats, rabbitmq, redis
 
     handed: dict[str, _BrokersAny] = getattr(config, "workerinput", {}).get("testbed_brokers", {})
     if engine not in handed:
         return None
+    if "error" in handed[engine]:  # the controller could not start it: every test that needs it says why
+        raise ServerStartError(handed[engine]["error"], boundary=engine)
     if engine == "redis":
         return redis.RedisEndpoint.from_dict(handed[engine])
     if engine == "nats":
@@ -78,10 +82,18 @@ def pytest_testbed_brokers_configure_node(node: _BrokersAny) -> None:
     wanted = [e for e in _BROKER_ENGINES if e in settings.services]
     started = config.stash.setdefault(_brokers_started_key, {})
     count = len(getattr(config.option, "tx", None) or []) or 1
+    from testbed.errors import TestbedError
+
+    failed = config.stash.setdefault(_brokers_failed_key, {})
     for engine in wanted:
-        if engine not in started:
-            started[engine] = _brokers_start(engine, settings, tuple(f"gw{i}" for i in range(count)))
-    node.workerinput["testbed_brokers"] = {e: started[e][0].to_dict() for e in wanted}
+        if engine not in started and engine not in failed:
+            try:
+                started[engine] = _brokers_start(engine, settings, tuple(f"gw{i}" for i in range(count)))
+            except TestbedError as exc:  # an error here would crash xdist; the tests report it instead
+                failed[engine] = str(exc).removeprefix(f"[{exc.boundary}] ")
+    node.workerinput["testbed_brokers"] = {
+        e: started[e][0].to_dict() if e in started else {"error": failed[e]} for e in wanted
+    }
 
 
 @pytest.hookimpl(specname="pytest_configure")
