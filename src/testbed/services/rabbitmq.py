@@ -51,6 +51,7 @@ from testbed.services import discovery, rabbitmq_inventory
 
 USER = "testbed"
 NODE_NAME = "testbed@localhost"  # unique where it matters: it registers only with this run's own epmd
+MAX_CACHED_DATABASES = 4
 CACHE_FORMAT = "2"  # 2: the cached database holds only the "/" vhost
 # The event exchange tells the per-test reset what a test declared (rabbitmq_inventory); it is far
 # lighter than the management plugin. Pass plugins=(..., "rabbitmq_management") for the HTTP API.
@@ -189,6 +190,7 @@ class RabbitMQServer:
         if (cache / "ready").exists():
             self.cache_hit = True
             shutil.copytree(cache / "mnesia", mnesia, symlinks=True)
+            os.utime(cache)  # most recently used: kept by the eviction in _publish_cache
         else:
             mnesia.mkdir()
         if not self.cache_hit:
@@ -218,6 +220,11 @@ class RabbitMQServer:
             tmp.rename(cache)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)  # another run published it first: same content
+        # Keep the newest few (one per installation / plugin set); older formats and binaries go.
+        entries = sorted((p for p in cache.parent.iterdir() if not p.name.startswith(".")),
+                         key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in entries[MAX_CACHED_DATABASES:]:
+            shutil.rmtree(old, ignore_errors=True)
 
     def _prepare(self, run_as: RunAs | None, vhosts: Sequence[str]) -> None:
         assert self.run_dir is not None
