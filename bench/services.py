@@ -16,7 +16,10 @@ expect          event round trip on a real NATS server: the test triggers a "ser
                 publishes, then waits with events' expect() vs a hand-written loop that checks the
                 captured messages and sleeps 100 ms between checks. Interleaved; medians.
 Last line: RESULT key=value ... ; every ratio is testbed / peer (below 1 = testbed faster):
-<engine>_ratio for start-to-ready, expect_vs_sleep = expect() median / sleep-loop median.
+<engine>_ratio for start-to-ready, expect_vs_sleep = expect() median / sleep-loop median;
+rabbitmq_cpu_ratio compares the CPU time each node spent until ready (wall time of a multi-second
+Erlang boot swings by +-50% when other jobs share the 2 cores). The peer's private epmd is started
+before its timer starts (its usual setup finds the system's epmd running); testbed's is inside.
 """
 
 from __future__ import annotations
@@ -48,6 +51,28 @@ def ms_since(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, with reaped children) of a process and its live descendants."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    total = sum(int(f) for f in fields[11:15]) / TICK
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            for child in Path(f"/proc/{pid}/task/{tid}/children").read_text().split():
+                total += cpu_seconds(int(child))
+    except OSError:
+        pass
+    return total
+
+
+RABBITMQ_CPU: dict[str, list[float]] = {"testbed": [], "peer": []}  # CPU seconds of the node at ready
+
+
 # -- testbed ---------------------------------------------------------------------------------------
 def testbed_redis() -> float:
     t0 = time.perf_counter()
@@ -69,6 +94,8 @@ def testbed_rabbitmq() -> float:
     t0 = time.perf_counter()
     server = rabbitmq_service.RabbitMQServer(ServiceSettings(engine="rabbitmq")).start()
     took = ms_since(t0)
+    assert server.process is not None
+    RABBITMQ_CPU["testbed"].append(cpu_seconds(server.process.pid))
     server.stop()
     return took
 
@@ -130,6 +157,7 @@ def peer_rabbitmq(script: str) -> Callable[[], float]:
                                         path=base, plugin_path=base)
             executor.start()
             took = ms_since(t0)
+            RABBITMQ_CPU["peer"].append(cpu_seconds(executor.process.pid))
             executor.stop()
         finally:
             for k, v in saved.items():
@@ -231,12 +259,17 @@ def main() -> int:
         results[f"{engine}_testbed_ms"] = round(statistics.median(t), 1)
         results[f"{engine}_peer_ms"] = round(statistics.median(p), 1)
         results[f"{engine}_ratio"] = round(statistics.median(t) / statistics.median(p), 3)
+    cpu_t, cpu_p = (statistics.median(RABBITMQ_CPU[k][1:]) for k in ("testbed", "peer"))  # [0]: warm-up
+    results.update(rabbitmq_testbed_cpu_s=round(cpu_t, 2), rabbitmq_peer_cpu_s=round(cpu_p, 2),
+                   rabbitmq_cpu_ratio=round(cpu_t / cpu_p, 3))
     expect_ms, sleep_ms = round_trips(rounds)
 
     print(f"{'start-to-ready (median ms)':30} {'testbed':>10} {'peer':>10}  ratio  peer")
     for engine, name, t, p in rows:
         print(f"{engine:30} {statistics.median(t):10.1f} {statistics.median(p):10.1f}  "
               f"{statistics.median(t) / statistics.median(p):5.3f}  {name} (n={len(t)})")
+    print(f"{'rabbitmq CPU to ready (s)':30} {cpu_t:10.2f} {cpu_p:10.2f}  {cpu_t / cpu_p:5.3f}  "
+          "the node's CPU time: steadier than wall time on a shared machine")
     e, s = statistics.median(expect_ms), statistics.median(sleep_ms)
     print(f"{'event round trip (median ms)':30} {e:10.2f} {s:10.2f}  {e / s:5.3f}  "
           f"100 ms sleep loop (n={len(expect_ms)}); expect() is {s / e:.0f}x faster")

@@ -373,6 +373,7 @@ from typing import Any as _BrokersAny  # noqa: E402
 
 _BROKER_ENGINES = ("redis", "nats", "rabbitmq")
 _brokers_started_key = pytest.StashKey[dict[str, "_BrokersAny"]]()
+_brokers_failed_key = pytest.StashKey[dict[str, str]]()
 
 
 def _brokers_settings(config: pytest.Config) -> _BrokersAny:
@@ -391,7 +392,8 @@ def _brokers_start(engine: str, settings: _BrokersAny,
     from testbed.services import nats, rabbitmq, redis
 
     accounts = tuple(nats.worker_account(w) for w in workers)
-    vhosts = tuple(rabbitmq.worker_vhost(w) for w in workers)
+    # A node of its own needs no per-worker vhost (each one costs boot time); a shared node has one each.
+    vhosts = tuple(rabbitmq.worker_vhost(w) for w in workers) if len(workers) > 1 else ("/",)
     if engine == "redis":
         r = redis.RedisServer(settings.service("redis")).start()
         return r.endpoint(), r.stop
@@ -403,11 +405,14 @@ def _brokers_start(engine: str, settings: _BrokersAny,
 
 
 def _brokers_endpoint_from_controller(config: pytest.Config, engine: str) -> _BrokersAny | None:
+    from testbed.errors import ServerStartError
     from testbed.services import nats, rabbitmq, redis
 
     handed: dict[str, _BrokersAny] = getattr(config, "workerinput", {}).get("testbed_brokers", {})
     if engine not in handed:
         return None
+    if "error" in handed[engine]:  # the controller could not start it: every test that needs it says why
+        raise ServerStartError(handed[engine]["error"], boundary=engine)
     if engine == "redis":
         return redis.RedisEndpoint.from_dict(handed[engine])
     if engine == "nats":
@@ -423,11 +428,19 @@ def pytest_testbed_brokers_configure_node(node: _BrokersAny) -> None:
     wanted = [e for e in _BROKER_ENGINES if e in settings.services]
     started = config.stash.setdefault(_brokers_started_key, {})
     count = len(getattr(config.option, "tx", None) or []) or 1
+    from testbed.errors import TestbedError
+
+    failed = config.stash.setdefault(_brokers_failed_key, {})
     for engine in wanted:
-        if engine not in started:
-            started[engine] = _brokers_start(engine, settings, tuple(f"gw{i}" for i in range(count)))
-            _record_started(config, engine, started[engine][0])
-    node.workerinput["testbed_brokers"] = {e: started[e][0].to_dict() for e in wanted}
+        if engine not in started and engine not in failed:
+            try:
+                started[engine] = _brokers_start(engine, settings, tuple(f"gw{i}" for i in range(count)))
+                _record_started(config, engine, started[engine][0])
+            except TestbedError as exc:  # an error here would crash xdist; the tests report it instead
+                failed[engine] = str(exc).removeprefix(f"[{exc.boundary}] ")
+    node.workerinput["testbed_brokers"] = {
+        e: started[e][0].to_dict() if e in started else {"error": failed[e]} for e in wanted
+    }
 
 
 @pytest.hookimpl(specname="pytest_configure")
@@ -449,15 +462,20 @@ def pytest_testbed_brokers_unconfigure(config: pytest.Config) -> None:
 def _brokers_session_server(request: pytest.FixtureRequest, engine: str) -> _BrokersIterator[_BrokersAny]:
     handed = _brokers_endpoint_from_controller(request.config, engine)
     if handed is not None:
-        yield handed
-        return
-    workers = (_brokers_worker_id(request.config),)
-    endpoint, stop = _brokers_start(engine, _brokers_settings(request.config), workers)
-    _record_started(request.config, engine, endpoint)
+        endpoint, stop = handed, None
+    else:
+        workers = (_brokers_worker_id(request.config),)
+        endpoint, stop = _brokers_start(engine, _brokers_settings(request.config), workers)
+        _record_started(request.config, engine, endpoint)
     try:
         yield endpoint
     finally:
-        stop()
+        if engine == "rabbitmq":
+            from testbed.services.rabbitmq_inventory import close_inventories
+
+            close_inventories()
+        if stop is not None:
+            stop()
 
 
 @pytest.fixture(scope="session")
@@ -524,9 +542,7 @@ def testbed_rabbitmq_server(request: pytest.FixtureRequest) -> _BrokersIterator[
 @pytest.fixture
 def rabbitmq_url(request: pytest.FixtureRequest, testbed_rabbitmq_server: _BrokersAny) -> _BrokersIterator[str]:
     """amqp://... of this worker's vhost; its queues and exchanges are deleted after the test."""
-    from testbed.services.rabbitmq import worker_vhost
-
-    vhost = worker_vhost(_brokers_worker_id(request.config))
+    vhost = testbed_rabbitmq_server.vhost_for(_brokers_worker_id(request.config))
     testbed_rabbitmq_server.reset(vhost)
     yield str(testbed_rabbitmq_server.url(vhost))
     if testbed_rabbitmq_server.alive():

@@ -23,15 +23,14 @@ import secrets
 import shutil
 import signal
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pika
+import pika.exceptions
 
 from testbed.config import ServiceSettings
 from testbed.errors import BinaryNotFoundError, ServerDiedError, ServerStartError
@@ -48,11 +47,15 @@ from testbed.runners.reaper import (
 )
 from testbed.runners.users import RunAs, chown_tree, server_identity
 from testbed.runners.workspace import DataLocation, cache_root, data_location, new_run_dir
-from testbed.services import discovery
+from testbed.services import discovery, rabbitmq_inventory
 
 USER = "testbed"
 NODE_NAME = "testbed@localhost"  # unique where it matters: it registers only with this run's own epmd
-CACHE_FORMAT = "1"
+MAX_CACHED_DATABASES = 4
+CACHE_FORMAT = "2"  # 2: the cached database holds only the "/" vhost
+# The event exchange tells the per-test reset what a test declared (rabbitmq_inventory); it is far
+# lighter than the management plugin. Pass plugins=(..., "rabbitmq_management") for the HTTP API.
+DEFAULT_PLUGINS = ("rabbitmq_event_exchange",)
 _VERSION_IN_PATH = re.compile(r"rabbitmq[_-]server[-/](\d+(?:\.\d+)+)|/rabbitmq/(\d+(?:\.\d+)+)/")
 
 
@@ -139,19 +142,22 @@ def password_hash(password: str) -> str:
 
 
 def worker_vhost(worker_id: str | None) -> str:
-    """The vhost of an xdist worker on a shared server ("gw1" -> "testbed-gw1"; no xdist -> "testbed")."""
-    return f"testbed-{worker_id}" if worker_id else "testbed"
+    """The vhost of an xdist worker on a shared node ("gw1" -> "testbed-gw1"; no xdist -> "/").
+
+    A node used by one worker (or no xdist) needs no vhost of its own: every extra vhost costs boot time.
+    """
+    return f"testbed-{worker_id}" if worker_id else "/"
 
 
 class RabbitMQServer:
     """A running RabbitMQ node (plus its private epmd) owned by this process."""
 
     def __init__(self, settings: ServiceSettings, vhosts: Sequence[str] = (),
-                 plugins: Sequence[str] = ("rabbitmq_management",)) -> None:
+                 plugins: Sequence[str] = DEFAULT_PLUGINS) -> None:
         self.settings = settings
         self.plugins = tuple(plugins)
-        # The first vhost is the default of url(); each xdist worker gets its own (see worker_vhost).
-        self.vhosts = tuple(dict.fromkeys(vhosts or (worker_vhost(None),)))
+        # The first vhost is the default of url(); on a shared node each xdist worker has its own.
+        self.vhosts = tuple(dict.fromkeys(vhosts or ("/",)))
         self.binary: Candidate | None = None
         self.location: DataLocation | None = None
         self.run_dir: Path | None = None
@@ -184,13 +190,15 @@ class RabbitMQServer:
         if (cache / "ready").exists():
             self.cache_hit = True
             shutil.copytree(cache / "mnesia", mnesia, symlinks=True)
+            os.utime(cache)  # most recently used: kept by the eviction in _publish_cache
         else:
             mnesia.mkdir()
-        self._prepare(run_as)
-        self._spawn(run_as)
         if not self.cache_hit:
-            self._publish_cache(cache, run_as)
+            self._prepare(run_as, vhosts=("/",))  # the cached database stays free of per-run vhosts
             self._spawn(run_as)
+            self._publish_cache(cache, run_as)
+        self._prepare(run_as, vhosts=self.vhosts)
+        self._spawn(run_as)
         self.timings["start_ms"] = (time.perf_counter() - t0) * 1000
         return self
 
@@ -212,23 +220,29 @@ class RabbitMQServer:
             tmp.rename(cache)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)  # another run published it first: same content
+        # Keep the newest few (one per installation / plugin set); older formats and binaries go.
+        entries = sorted((p for p in cache.parent.iterdir() if not p.name.startswith(".")),
+                         key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in entries[MAX_CACHED_DATABASES:]:
+            shutil.rmtree(old, ignore_errors=True)
 
-    def _prepare(self, run_as: RunAs | None) -> None:
+    def _prepare(self, run_as: RunAs | None, vhosts: Sequence[str]) -> None:
         assert self.run_dir is not None
         d = self.run_dir
         for sub in ("home", "log"):
             (d / sub).mkdir(exist_ok=True)
         cookie = d / "home" / ".erlang.cookie"
-        cookie.write_text(secrets.token_hex(20).upper())
-        cookie.chmod(0o400)
+        if not cookie.exists():
+            cookie.write_text(secrets.token_hex(20).upper())
+            cookie.chmod(0o400)
         (d / "enabled_plugins").write_text(f"[{','.join(self.plugins)}].\n")
         (d / "rabbitmq-env.conf").write_text("# testbed: deliberately empty, the environment says it all\n")
         definitions = {
             "users": [{"name": USER, "password_hash": password_hash(self.password),
                        "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": ["administrator"]}],
-            "vhosts": [{"name": v} for v in ("/", *self.vhosts)],
+            "vhosts": [{"name": v} for v in dict.fromkeys(("/", *vhosts))],
             "permissions": [{"user": USER, "vhost": v, "configure": ".*", "write": ".*", "read": ".*"}
-                            for v in ("/", *self.vhosts)],
+                            for v in dict.fromkeys(("/", *vhosts))],
         }
         (d / "definitions.json").write_text(json.dumps(definitions))
         chown_tree(str(d), run_as)
@@ -277,8 +291,7 @@ class RabbitMQServer:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(d / "enabled_plugins"),
             "RABBITMQ_PLUGINS_EXPAND_DIR": str(d / "plugins-expand"),
             "RABBITMQ_PID_FILE": str(d / "rabbitmq.pid"),
-            # No scheduler busy-waiting: a test node idles most of the time and shares the CPUs with the tests.
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-start_epmd false +sbwt none +sbwtdcpu none +sbwtdio none",
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-start_epmd false",
             # With NOTIFY_SOCKET set, rabbitmq-server execs the Erlang VM instead of running it as a child
             # of a shell: our pid is the VM's, so stop signals and the parent-death signal reach the node.
             "NOTIFY_SOCKET": str(d / "notify.sock"),
@@ -370,7 +383,7 @@ def _port_open(port: int) -> bool:
 
 @contextlib.contextmanager
 def running(settings: ServiceSettings | None = None, vhosts: Sequence[str] = (),
-            plugins: Sequence[str] = ("rabbitmq_management",)) -> Iterator[RabbitMQServer]:
+            plugins: Sequence[str] = DEFAULT_PLUGINS) -> Iterator[RabbitMQServer]:
     """A fresh RabbitMQ node for the duration of the block: ``with running() as q: q.url()``."""
     server = RabbitMQServer(settings or ServiceSettings(engine="rabbitmq"), vhosts, plugins)
     try:
@@ -385,7 +398,7 @@ class RabbitMQEndpoint:
 
     host: str
     port: int
-    management_port: int  # 0 without the management plugin (then reset() is unavailable)
+    management_port: int  # 0 without the management plugin
     password: str
     vhosts: tuple[str, ...]
     version: str
@@ -428,42 +441,38 @@ class RabbitMQEndpoint:
                 boundary="rabbitmq",
             )
 
-    def _api(self, method: str, path: str) -> Any:
-        if not self.management_port:
-            raise ServerStartError("this RabbitMQ node runs without the management plugin, which reset() needs. "
-                                   "Start it with plugins=('rabbitmq_management',).", boundary="rabbitmq")
-        req = urllib.request.Request(f"http://{self.host}:{self.management_port}/api/{path}", method=method)
-        token = base64.b64encode(f"{USER}:{self.password}".encode()).decode()
-        req.add_header("Authorization", f"Basic {token}")
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            body = resp.read()
-        return json.loads(body) if body else None
+    def vhost_for(self, worker_id: str | None) -> str:
+        """The vhost an xdist worker uses: its own on a shared node, else the node's first."""
+        own = worker_vhost(worker_id)
+        return own if own in self.vhosts else self.vhosts[0]
+
+    def _inventory(self) -> rabbitmq_inventory.DeclarationInventory:
+        return rabbitmq_inventory.inventory_for(self.host, self.port, lambda: self.url("/"))
 
     def queues(self, vhost: str | None = None) -> list[str]:
-        """The names of the queues in ``vhost`` (default: the first)."""
-        v = urllib.parse.quote(vhost or self.vhosts[0], safe="")
-        return [q["name"] for q in self._api("GET", f"queues/{v}?columns=name")]
+        """The names of the queues in ``vhost`` (default: the first) declared since this process looked."""
+        v = vhost or self.vhosts[0]
+        inventory = self._inventory()
+        inventory.sync(self.url(v), v)
+        return sorted(inventory.snapshot(v)[0])
 
     def reset(self, vhost: str | None = None) -> list[str]:
         """Delete every queue and every exchange that is not built in from ``vhost``; returns what went.
 
-        The per-test reset: nothing a test declared or published to survives into the next test.
+        The per-test reset: nothing a test declared or published to survives into the next test. What
+        exists is learnt from the node's event exchange (see rabbitmq_inventory), from the first reset on:
+        call it once before the first test, as the rabbitmq_url fixture does.
         """
         self.check_alive("resetting the test's vhost")
-        v = urllib.parse.quote(vhost or self.vhosts[0], safe="")
-        removed: list[str] = []
-        for q in self._api("GET", f"queues/{v}?columns=name"):
-            with contextlib.suppress(urllib.error.HTTPError):  # exclusive queues vanish with their connection
-                self._api("DELETE", f"queues/{v}/{urllib.parse.quote(q['name'], safe='')}")
-                removed.append(f"queue {q['name']}")
-        for x in self._api("GET", f"exchanges/{v}?columns=name"):
-            name = x["name"]
-            if name == "" or name.startswith("amq."):
-                continue
-            with contextlib.suppress(urllib.error.HTTPError):
-                self._api("DELETE", f"exchanges/{v}/{urllib.parse.quote(name, safe='')}")
-                removed.append(f"exchange {name}")
-        return removed
+        v = vhost or self.vhosts[0]
+        try:
+            inventory = self._inventory()
+            inventory.sync(self.url(v), v)
+            queues, exchanges = inventory.snapshot(v)
+            return rabbitmq_inventory.delete_all(self.url(v), queues, exchanges)
+        except pika.exceptions.AMQPError:
+            self.check_alive("resetting the test's vhost", settle=2.0)
+            raise
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -97,3 +97,19 @@ def test_sees_the_leak(testbed_redis_server):
 ''')
     result = pytester.runpytest_subprocess("-p", "no:randomly")
     result.assert_outcomes(passed=1, failed=1)
+
+
+def test_a_server_the_controller_cannot_start_fails_the_tests_that_need_it_with_the_reason(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyprojecttoml('[tool.testbed]\nservices = ["redis"]\n[tool.testbed.redis]\nversion = "99"\n')
+    pytester.makepyfile(test_r="""
+def test_needs_redis(redis):
+    pass
+
+def test_does_not(tmp_path):
+    pass
+""")
+    result = pytester.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*[[]redis] Redis 99 requested, but found only:*"])

@@ -14,8 +14,8 @@ from testbed.errors import BinaryNotFoundError, ServerDiedError, VersionMismatch
 from testbed.services import rabbitmq as rabbitmq_service
 
 
-def test_fixture_url_opens_a_channel_on_this_workers_vhost(rabbitmq_url: str) -> None:
-    vhost = rabbitmq_service.worker_vhost(os.environ.get("PYTEST_XDIST_WORKER"))
+def test_fixture_url_opens_a_channel_on_this_workers_vhost(rabbitmq_url: str, testbed_rabbitmq_server: Any) -> None:
+    vhost = testbed_rabbitmq_server.vhost_for(os.environ.get("PYTEST_XDIST_WORKER"))
     params = pika.URLParameters(rabbitmq_url)
     assert params.virtual_host == vhost
     conn = pika.BlockingConnection(params)
