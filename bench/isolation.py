@@ -243,6 +243,27 @@ def run_same_server(reps: int, warmup: int, with_peer: bool, root: Path) -> tupl
     return results, bench.clone_false_leaks
 
 
+def run_peer_on_disk(reps: int, root: Path) -> list[float]:
+    """pytest-postgresql's per-test database where it keeps it by default: a data dir on disk.
+
+    Same binaries, schema and janitor calls as part 1's peer; only the server's data folder differs
+    (pytest's basetemp is on the disk here). Fewer repetitions: each costs hundreds of ms.
+    """
+    (root / "migrations").mkdir(parents=True)
+    (root / "migrations" / "001_schema.sql").write_text(schema_sql(TABLES))
+    overheads: list[float] = []
+    with postgres(migrations="migrations", root=root, binary=PG_BIN, data_dir="disk") as running:
+        bench = SameServerVariants(running)
+        try:
+            bench.run_peer("warmup")
+            for i in range(reps):
+                setup, _body, teardown = bench.run_peer(f"disk_{i}")
+                overheads.append(setup + teardown)
+        finally:
+            bench.close()
+    return overheads
+
+
 # -- part 2: real pytest suites ---------------------------------------------------------------------
 
 SUITE_CONFTEST = """
@@ -433,6 +454,7 @@ def main() -> int:
         os.environ["TESTBED_CACHE_DIR"] = str(root / "cache")  # a private cache, warmed by the warm-up
         (root / "part1").mkdir()
         p1, clone_false_leaks = run_same_server(reps, warmup, problem is None, root / "part1")
+        disk = run_peer_on_disk(8 if args.quick else 30, root / "part3") if problem is None else []
         p2: dict[str, list[dict[str, float]]] = {}
         if problem is None:
             try:
@@ -474,6 +496,10 @@ def main() -> int:
               f"{m('body_ms'):>8.2f} {m('first_setup_ms'):>10.0f} {m('wall_ms') / 1000:>8.2f}")
 
     nan = math.nan
+    peer_disk = statistics.median(disk) if disk else nan
+    if disk:
+        print(f"\nPart 3: pytest-postgresql's per-test database with its data on disk (its default location), "
+              f"{len(disk)} reps: median {peer_disk:.1f} ms, p90 {percentile(disk, 0.9):.1f} ms")
     peer = med.get("peer", nan)
     result = {
         "rollback_ms": med["rollback"],
@@ -488,9 +514,13 @@ def main() -> int:
         "suite_testbed_ms": suite_med.get("testbed", nan),
         "suite_peer_ms": suite_med.get("peer", nan),
         "suite_ratio": suite_med.get("testbed", nan) / suite_med.get("peer", nan),
+        "peer_disk_ms": peer_disk,
+        "ratio_disk": med["rollback"] / peer_disk,
+        "clone_vs_peer_disk": med["clone"] / peer_disk,
     }
     print("\nBars: rollback <= 1/100 of peer and < 1 ms; dirty truncate <= 1/5 of truncate-all and < 5 ms; "
-          "clone < 30 ms and <= 1/10 of peer")
+          "clone < 30 ms and <= 1/10 of peer (peer = pytest-postgresql's per-test fixture; `peer` runs on "
+          "testbed's tmpfs server, `peer_disk` where the plugin keeps its data by default)")
     if problem:
         print(f"peer not measured: {problem}")
     print("RESULT " + " ".join(f"{k}={v:.4g}" if "ratio" in k or "_vs_" in k else f"{k}={v:.3f}"
