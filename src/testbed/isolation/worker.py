@@ -21,6 +21,7 @@ import psycopg
 
 from testbed.config import ISOLATION_STRATEGIES
 from testbed.errors import ConfigError, GuardError, LeakError
+from testbed.isolation.clone_pool import ClonePool
 from testbed.isolation.leaks import (
     LeakReport,
     OpenConnection,
@@ -88,6 +89,7 @@ class WorkerDatabase:
         self.conn = TestbedConnection.connect(**endpoint.conninfo(self.dbname), application_name="testbed")
         self._guard(self.conn, "use")
         self._sessions: SessionFactory | None = None
+        self._clones: ClonePool | None = None
 
     @property
     def url(self) -> str:
@@ -107,12 +109,7 @@ class WorkerDatabase:
         started = datetime.now(UTC)
         try:
             if strategy == "clone":
-                clone = f"{self.dbname}_c{next(self._clone_counter)}"
-                self.admin.execute(clone_sql(clone, self.endpoint.template, self.endpoint.major))
-                self._created.add(clone)
-                conn: psycopg.Connection[Any] = psycopg.connect(
-                    **self.endpoint.conninfo(clone), application_name="testbed"
-                )
+                clone, conn = self._clone_pool().take()
                 return TestContext(name, strategy, clone, self.endpoint.url(clone), started, leak_check, conn)
             if strategy == "rollback":
                 self.conn.begin_test()
@@ -144,14 +141,14 @@ class WorkerDatabase:
         self._close_orm(ctx)
         report = LeakReport()
         if ctx.strategy == "clone":
-            own = ctx.connection.info.backend_pid if not ctx.connection.closed else 0
-            ctx.connection.close()  # its backend exits asynchronously: excluded, not waited for
-            if ctx.leak_check:
+            own_open = not ctx.connection.closed
+            own = ctx.connection.info.backend_pid if own_open else 0
+            # Count while our own connection is still open (exactly one backend of ours): a closed
+            # connection's backend exits asynchronously and would blur the count.
+            if ctx.leak_check and self._backends(ctx.dbname) > (1 if own_open else 0):
                 report.connections = self._leaked(ctx, ctx.dbname, exclude=[own])
-            # DROP DATABASE sleeps in 100 ms steps while any backend is still on the database: wait (in
-            # 5 ms steps) for our own just-closed connection's backend to exit first.
-            still_open(self.admin, [OpenConnection(own, "", "", "", "")], grace=1.0)
-            self.drop(ctx.dbname)
+            ctx.connection.close()
+            self._clone_pool().release(ctx.dbname, own)  # dropped in the background, leaks terminated
             return report
         conn = self.conn
         if ctx.strategy == "rollback":
@@ -192,6 +189,21 @@ class WorkerDatabase:
         self._reset(conn)
         conn.rollback()
         return report
+
+    def _clone_pool(self) -> ClonePool:
+        # Started on the first clone-isolated test: sessions that never clone pay nothing.
+        if self._clones is None:
+            def create(admin: psycopg.Connection[Any]) -> str:
+                name = f"{self.dbname}_c{next(self._clone_counter)}"
+                admin.execute(clone_sql(name, self.endpoint.template, self.endpoint.major))
+                return name
+
+            self._clones = ClonePool(
+                lambda: self.endpoint.connect(self.endpoint.maintenance_db, autocommit=True),
+                create,
+                lambda name: psycopg.connect(**self.endpoint.conninfo(name), application_name="testbed"),
+            )
+        return self._clones
 
     def _backends(self, dbname: str) -> int:
         """How many backends are on ``dbname`` (cheap: no pg_stat_activity snapshot)."""
@@ -238,7 +250,12 @@ class WorkerDatabase:
         self._created.discard(name)
 
     def close(self) -> None:
-        """End of the worker's session: close connections and drop the worker database."""
+        """End of the worker's session: close connections and drop the worker database and clones."""
+        if self._clones is not None:
+            leftovers = self._clones.close()
+            if self.endpoint.alive():
+                for name in leftovers:
+                    self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if self._sessions is not None:
             self._sessions.engine.dispose(close=False)
         self.conn.in_test = False

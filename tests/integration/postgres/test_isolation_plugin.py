@@ -206,3 +206,37 @@ def test_postgres_fixture_reports_version_and_binary(project: pytest.Pytester) -
         """
     )
     project.runpytest_subprocess().assert_outcomes(passed=1)
+
+
+def test_clone_reports_a_leaked_connection_and_drops_every_clone(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        import psycopg
+        import pytest
+
+        KEEP = []
+
+        @pytest.mark.testbed(isolation="clone")
+        def test_a_leaks(db_url):
+            KEEP.append(psycopg.connect(db_url, application_name="leaky-worker"))
+
+        @pytest.mark.testbed(isolation="clone")
+        def test_b_fresh(db):
+            assert db.execute("select count(*) from customers").fetchone() == (0,)
+            db.execute("insert into customers (name) values ('b')")
+            db.commit()
+
+        @pytest.mark.testbed(isolation="clone")
+        def test_c_fresh_again(db, postgres):
+            assert db.execute("select count(*) from customers").fetchone() == (0,)
+
+        def test_z_no_clone_left_but_the_running_ones(postgres):
+            with psycopg.connect(postgres.server_url) as conn:
+                names = [r[0] for r in conn.execute(
+                    "select datname from pg_database where datname like 'testbed_main_c%'").fetchall()]
+            assert len(names) <= 2  # the one prepared for a next clone test, and one being dropped
+        """
+    )
+    result = project.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=4, errors=1)
+    result.stdout.fnmatch_lines(["*opened by test_*::test_a_leaks are still open*", "*leaky-worker*"])
