@@ -50,10 +50,14 @@ class TestbedConnection(psycopg.Connection[Any]):
             return  # the test's `with connect() as conn` / conn.close() must not end the session connection
         super().close()
 
-    def end_test(self) -> None:
-        """Undo everything the test did: the real ROLLBACK."""
+    def forget_test(self) -> None:
+        """Back to a plain connection (commit/rollback/close real again); the caller ends the transaction."""
         self.in_test = False
         self._commit_points = 0
+
+    def end_test(self) -> None:
+        """Undo everything the test did: the real ROLLBACK."""
+        self.forget_test()
         if self.closed:
             return
         psycopg.Connection.rollback(self)

@@ -154,12 +154,13 @@ class WorkerDatabase:
         if ctx.strategy == "rollback":
             if conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR:
                 conn.end_test()
-            # Inside the test's transaction when it is still open: the check and the ROLLBACK are sent
-            # together (pipeline mode), one round trip per test.
-            with conn.pipeline():
-                cur = conn.execute(ROLLBACK_CHECK_SQL)
-                conn.end_test()
+            # Inside the test's transaction when it is still open: the check and the ROLLBACK go as one
+            # simple query, one round trip per test (0.2 ms here; a pipeline's sync costs more).
+            conn.forget_test()
+            cur = conn.execute((ROLLBACK_CHECK_SQL + "; ROLLBACK").encode())
             row = cur.fetchone()
+            while cur.nextset():
+                pass
             backends = int(row[0]) if row and row[0] else 0
             others = list(row[1]) if row and row[1] else []
             if ctx.leak_check and backends > 1:
