@@ -42,3 +42,15 @@ def copy_tree(src: Path, dest: Path, run_as: RunAs | None) -> None:
     want = run_as.uid if run_as else os.geteuid()
     if dest.stat().st_uid != want:
         chown_tree(str(dest), run_as)
+
+
+def binary_cache_root(engine: str, label: str, binary_path: str, version: str, run_as: RunAs | None,
+                      layout: str) -> Path:
+    """The cache folder of one server binary: keyed by its real path, version, owner and data layout."""
+    import hashlib
+
+    from testbed.runners.workspace import cache_root
+
+    ident = f"{os.path.realpath(binary_path)}|{version}|{run_as.uid if run_as else os.geteuid()}|{layout}"
+    key = hashlib.sha256(ident.encode()).hexdigest()[:16]
+    return cache_root() / engine / f"{label}-{key}"

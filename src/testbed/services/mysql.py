@@ -14,7 +14,6 @@ it as root over the private unix socket.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -44,7 +43,7 @@ from testbed.runners.binaries import Candidate
 from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
 from testbed.runners.process import LocalProcess, log_tail
 from testbed.runners.reaper import current_record, is_same_process, process_start_time, reap_stale_runs
-from testbed.runners.tree_cache import copy_tree, evict_oldest, publish_tree
+from testbed.runners.tree_cache import binary_cache_root, copy_tree, evict_oldest, publish_tree
 from testbed.runners.users import RunAs, chown_tree, readable_by, server_identity
 from testbed.runners.workspace import DataLocation, cache_root, data_location, new_run_dir
 
@@ -298,10 +297,8 @@ class InstallCache:
     root: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        ident = f"{CACHE_FORMAT}|{os.path.realpath(self.binary.path)}|{self.binary.version}|"
-        ident += f"{self.run_as.uid if self.run_as else os.geteuid()}|{sorted(LAYOUT_OPTIONS.items())}"
-        key = hashlib.sha256(ident.encode()).hexdigest()[:16]
-        self.root = cache_root() / "mysql" / f"{self.binary.version}-{key}"
+        self.root = binary_cache_root("mysql", self.binary.version, self.binary.path, self.binary.version,
+                                      self.run_as, f"{CACHE_FORMAT}|{sorted(LAYOUT_OPTIONS.items())}")
 
     @property
     def empty_dir(self) -> Path:

@@ -9,7 +9,6 @@ socket every 5 ms.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import os
 import secrets
@@ -38,9 +37,9 @@ from testbed.runners.binaries import Candidate
 from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
 from testbed.runners.process import LocalProcess, log_tail
 from testbed.runners.reaper import current_record, reap_stale_runs
-from testbed.runners.tree_cache import copy_tree, evict_oldest, publish_tree
+from testbed.runners.tree_cache import binary_cache_root, copy_tree, evict_oldest, publish_tree
 from testbed.runners.users import RunAs, chown_tree, readable_by, server_identity
-from testbed.runners.workspace import DataLocation, cache_root, data_location, new_run_dir
+from testbed.runners.workspace import DataLocation, data_location, new_run_dir
 
 SUPERUSER = "postgres"
 TEMPLATE_DB = "testbed_template"
@@ -176,10 +175,8 @@ class InitdbCache:
     root: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        ident = f"{CACHE_FORMAT}|{os.path.realpath(self.binary.path)}|{self.binary.version}|"
-        ident += f"{self.run_as.uid if self.run_as else os.geteuid()}|{' '.join(INITDB_ARGS)}"
-        key = hashlib.sha256(ident.encode()).hexdigest()[:16]
-        self.root = cache_root() / "postgres" / f"{self.binary.major}-{key}"
+        self.root = binary_cache_root("postgres", self.binary.major, self.binary.path, self.binary.version,
+                                      self.run_as, f"{CACHE_FORMAT}|{' '.join(INITDB_ARGS)}")
 
     @property
     def initdb_dir(self) -> Path:
