@@ -16,6 +16,7 @@ from testbed.runners import binaries
 from testbed.runners.reaper import reap_stale_runs
 from testbed.runners.users import server_identity
 from testbed.runners.workspace import cache_root, data_location
+from testbed.services.discovery import binary_sources
 
 
 def doctor(args: argparse.Namespace) -> int:
@@ -30,7 +31,7 @@ def doctor(args: argparse.Namespace) -> int:
     print(f"cache:        {cache_root(settings.cache_dir)}")
     who = server_identity()
     print(f"servers run as: {who.name if who else 'the current user'}")
-    print(f"PostgreSQL binaries (discovery order: {', '.join(postgres.ALL_SOURCES)}):")
+    print(f"PostgreSQL binaries (discovery order: {', '.join(binary_sources())}):")
     candidates = postgres.discover(pg)
     print(binaries.describe(candidates))
     try:

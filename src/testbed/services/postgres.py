@@ -40,6 +40,7 @@ from testbed.runners.reaper import current_record, reap_stale_runs
 from testbed.runners.tree_cache import binary_cache_root, copy_tree, evict_oldest, publish_tree
 from testbed.runners.users import RunAs, chown_tree, readable_by, server_identity
 from testbed.runners.workspace import DataLocation, data_location, new_run_dir
+from testbed.services.discovery import binary_sources
 
 SUPERUSER = "postgres"
 TEMPLATE_DB = "testbed_template"
@@ -68,7 +69,6 @@ SYSTEM_GLOBS = (
     "/usr/local/opt/postgresql@*/bin/postgres",
     "/opt/local/lib/postgresql*/bin/postgres",
 )
-ALL_SOURCES = ("config", "path", "system", "pip")
 MAX_CACHED_CLUSTERS = 8
 
 
@@ -78,13 +78,6 @@ def _postgres_version(path: str) -> str:
     if "PostgreSQL" not in out:
         return ""
     return binaries.parse_version(out.split("PostgreSQL", 1)[1])
-
-
-def _binary_sources() -> tuple[str, ...]:
-    raw = os.environ.get("TESTBED_BINARY_SOURCES")
-    if not raw:
-        return ALL_SOURCES
-    return tuple(s.strip() for s in raw.split(",") if s.strip() in ALL_SOURCES)
 
 
 def _explicit(binary: str) -> str:
@@ -112,7 +105,7 @@ def pgserver_bin_dir() -> Path | None:
 def discover(settings: ServiceSettings) -> list[Candidate]:
     """Every PostgreSQL server binary found, in discovery order (config, PATH, system, pip)."""
     found: list[Candidate] = []
-    sources = _binary_sources()
+    sources = binary_sources()
     if settings.binary and "config" in sources:
         path = _explicit(settings.binary)
         if not os.path.isfile(path):
@@ -149,7 +142,7 @@ def choose_binary(settings: ServiceSettings) -> Candidate:
     if not candidates:
         raise BinaryNotFoundError(
             "no PostgreSQL server binary found. Looked in: "
-            + ", ".join(_binary_sources())
+            + ", ".join(binary_sources())
             + f" (config `binary`, PATH and pg_config, {', '.join(SYSTEM_GLOBS[:2])} ..., the pgserver wheel). "
             + install,
             boundary="postgres",
