@@ -74,3 +74,49 @@ def readable_by(path: str, who: RunAs | None) -> bool:
         if parent == current:
             return True
         current = parent
+
+
+def runnable_path(path: str, tree_root: str, who: RunAs | None, *, boundary: str) -> str:
+    """``path`` if ``who`` can execute it, else the same file in a world-readable copy of ``tree_root``.
+
+    A binary bundled in a virtualenv under a private folder (e.g. /root/...) cannot be run by the
+    unprivileged user servers run as; a copy of its install tree (binary plus the lib/ and share/ it finds
+    relative to itself) in the temp folder can. The copy is made once per tree version and reused.
+    """
+    if readable_by(path, who):
+        return path
+    import hashlib
+    import shutil
+    import tempfile
+
+    from testbed.errors import ServerStartError
+
+    root = os.path.realpath(tree_root)
+    stamp = os.stat(root).st_mtime_ns
+    key = hashlib.sha256(f"{root}|{stamp}".encode()).hexdigest()[:16]
+    base = os.path.join(tempfile.gettempdir(), f"testbed-bin-{os.geteuid()}")
+    os.makedirs(base, exist_ok=True)
+    os.chmod(base, 0o755)
+    dest = os.path.join(base, key)
+    if not os.path.isdir(dest):
+        tmp = f"{dest}.tmp-{os.getpid()}"
+        shutil.copytree(root, tmp, symlinks=True)
+        for folder, _dirs, files in os.walk(tmp):
+            os.chmod(folder, 0o755)
+            for name in files:
+                full = os.path.join(folder, name)
+                if not os.path.islink(full):
+                    os.chmod(full, os.stat(full).st_mode | 0o444 | (0o111 if os.access(full, os.X_OK) else 0))
+        try:
+            os.rename(tmp, dest)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)  # a concurrent run staged it first
+    staged = os.path.join(dest, os.path.relpath(os.path.realpath(path), root))
+    if not readable_by(staged, who):
+        raise ServerStartError(
+            f"{path} is not executable by user {who.name if who else '?'!r} (servers run as that user when "
+            f"testbed runs as root), and neither is its copy {staged}. Install the server somewhere "
+            "world-readable, or set TESTBED_RUN_AS.",
+            boundary=boundary,
+        )
+    return staged

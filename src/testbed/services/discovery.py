@@ -7,6 +7,7 @@ errors that list what was found and how to get what was asked for.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import os
 from collections.abc import Callable, Sequence
@@ -14,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbed.config import ServiceSettings
-from testbed.errors import BinaryNotFoundError, ServerStartError, VersionMismatchError
+from testbed.errors import BinaryNotFoundError, VersionMismatchError
 from testbed.runners import binaries
 from testbed.runners.binaries import Candidate
-from testbed.runners.users import RunAs, readable_by
+from testbed.runners.users import RunAs, runnable_path
 
 ALL_SOURCES = ("config", "path", "system", "pip")
 
@@ -110,12 +111,8 @@ def choose(spec: BinarySpec, settings: ServiceSettings, candidates: list[Candida
     )
 
 
-def ensure_runnable(spec: BinarySpec, binary: Candidate, run_as: RunAs | None) -> None:
-    """Fail clearly when the unprivileged server user cannot execute the binary (e.g. under /root)."""
-    if not readable_by(binary.path, run_as):
-        raise ServerStartError(
-            f"{binary.path} is not executable by user {run_as.name if run_as else '?'!r}, which servers run "
-            "as when testbed runs as root (a parent folder is private, e.g. /root). Install it somewhere "
-            "world-readable, or set TESTBED_RUN_AS.",
-            boundary=spec.engine,
-        )
+def ensure_runnable(spec: BinarySpec, binary: Candidate, run_as: RunAs | None) -> Candidate:
+    """The binary, or a world-readable copy of its folder when the server user cannot execute it (e.g.
+    a wheel's binary in a virtualenv under /root); a clear error if neither works."""
+    path = runnable_path(binary.path, os.path.dirname(os.path.realpath(binary.path)), run_as, boundary=spec.engine)
+    return binary if path == binary.path else dataclasses.replace(binary, path=path)

@@ -177,7 +177,7 @@ class NatsServer:
         reap_stale_runs()
         self.binary = choose_binary(self.settings)
         run_as = server_identity()
-        discovery.ensure_runnable(SPEC, self.binary, run_as)
+        self.binary = discovery.ensure_runnable(SPEC, self.binary, run_as)
         self.location = data_location(self.settings.data_dir)
         self.run_dir = new_run_dir(self.location, "nats")
         current_record().add_path(self.run_dir)

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
 from testbed.runners.process import LocalProcess, log_tail
 from testbed.runners.reaper import current_record, reap_stale_runs
 from testbed.runners.tree_cache import binary_cache_root, copy_tree, evict_oldest, publish_tree
-from testbed.runners.users import RunAs, chown_tree, readable_by, server_identity
+from testbed.runners.users import RunAs, chown_tree, runnable_path, server_identity
 from testbed.runners.workspace import DataLocation, data_location, new_run_dir
 from testbed.services.discovery import binary_sources
 
@@ -262,13 +262,11 @@ class PostgresServer:
         reap_stale_runs()
         self.binary = choose_binary(self.settings)
         run_as = server_identity()
-        if not readable_by(self.binary.path, run_as):
-            raise ServerStartError(
-                f"{self.binary.path} is not executable by user {run_as.name if run_as else '?'!r}, which "
-                "servers run as when testbed runs as root (a parent folder is private, e.g. /root). "
-                "Create the virtualenv somewhere world-readable, or set TESTBED_RUN_AS.",
-                boundary="postgres",
-            )
+        # initdb, lib/ and share/ are found relative to the binary: stage the whole install tree if needed.
+        install_tree = str(Path(os.path.realpath(self.binary.path)).parent.parent)
+        staged = runnable_path(self.binary.path, install_tree, run_as, boundary="postgres")
+        if staged != self.binary.path:
+            self.binary = replace(self.binary, path=staged)
         self.location = data_location(self.settings.data_dir)
         self.run_dir = new_run_dir(self.location, "pg")
         current_record().add_path(self.run_dir)
