@@ -17,18 +17,17 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from testbed.config import ServiceSettings
-from testbed.errors import ServerDiedError, ServerStartError, TestbedError
+from testbed.errors import ServerStartError, TestbedError
 from testbed.runners import binaries
 from testbed.runners.binaries import Candidate
+from testbed.runners.liveness import ProcessLiveness
 from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
-from testbed.runners.process import LocalProcess, log_tail
+from testbed.runners.process import LocalProcess
 from testbed.runners.reaper import (
     current_record,
-    gone_within,
-    is_same_process,
     process_start_time,
     reap_stale_runs,
 )
@@ -254,8 +253,11 @@ def running(settings: ServiceSettings | None = None, accounts: tuple[str, ...] =
 
 
 @dataclass(frozen=True)
-class NatsEndpoint:
+class NatsEndpoint(ProcessLiveness):
     """How to reach a running NATS server: plain data, so an xdist controller can hand it to workers."""
+
+    label: ClassVar[str] = "NATS"
+    boundary: ClassVar[str] = "nats"
 
     host: str
     port: int
@@ -297,24 +299,6 @@ class NatsEndpoint:
     def jetstream_api(self, api: str, body: Mapping[str, Any] | None = None) -> Any:
         """Call $JS.API.<api> in this endpoint's account."""
         return jetstream_api(self.host, self.port, self.user, self.password, api, body)
-
-    def alive(self) -> bool:
-        return is_same_process(self.pid, self.start_time)
-
-    def log_tail(self, lines: int = 25) -> str:
-        return log_tail(Path(self.log_path), lines)
-
-    def check_alive(self, what: str = "the test", settle: float = 0.0) -> None:
-        """Raise ServerDiedError with the server's last log lines if it is gone.
-
-        ``settle``: after a dropped connection, give a dying server that long to show up as exited.
-        """
-        if not self.alive() or (settle and gone_within(self.pid, self.start_time, settle)):
-            raise ServerDiedError(
-                f"NATS (pid {self.pid}, port {self.port}) is no longer running ({what}). "
-                f"Its last log lines ({self.log_path}):\n{self.log_tail()}",
-                boundary="nats",
-            )
 
     def stream_names(self) -> set[str]:
         """The names of every JetStream stream on the server."""

@@ -27,21 +27,20 @@ import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pika
 import pika.exceptions
 
 from testbed.config import ServiceSettings
-from testbed.errors import BinaryNotFoundError, ServerDiedError, ServerStartError
+from testbed.errors import BinaryNotFoundError, ServerStartError
 from testbed.runners import binaries
 from testbed.runners.binaries import Candidate
+from testbed.runners.liveness import ProcessLiveness
 from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
-from testbed.runners.process import LocalProcess, log_tail
+from testbed.runners.process import LocalProcess
 from testbed.runners.reaper import (
     current_record,
-    gone_within,
-    is_same_process,
     process_start_time,
     reap_stale_runs,
 )
@@ -393,8 +392,11 @@ def running(settings: ServiceSettings | None = None, vhosts: Sequence[str] = (),
 
 
 @dataclass(frozen=True)
-class RabbitMQEndpoint:
+class RabbitMQEndpoint(ProcessLiveness):
     """How to reach a running node: plain data, so an xdist controller can hand it to workers."""
+
+    label: ClassVar[str] = "RabbitMQ"
+    boundary: ClassVar[str] = "rabbitmq"
 
     host: str
     port: int
@@ -422,24 +424,6 @@ class RabbitMQEndpoint:
         """amqp://testbed:<password>@127.0.0.1:<port>/<vhost> (pika, aio-pika, kombu accept it)."""
         v = urllib.parse.quote(vhost or self.vhosts[0], safe="")
         return f"amqp://{USER}:{self.password}@{self.host}:{self.port}/{v}"
-
-    def alive(self) -> bool:
-        return is_same_process(self.pid, self.start_time)
-
-    def log_tail(self, lines: int = 25) -> str:
-        return log_tail(Path(self.log_path), lines)
-
-    def check_alive(self, what: str = "the test", settle: float = 0.0) -> None:
-        """Raise ServerDiedError with the server's last log lines if it is gone.
-
-        ``settle``: after a dropped connection, give a dying server that long to show up as exited.
-        """
-        if not self.alive() or (settle and gone_within(self.pid, self.start_time, settle)):
-            raise ServerDiedError(
-                f"RabbitMQ (pid {self.pid}, port {self.port}) is no longer running ({what}). "
-                f"Its last log lines ({self.log_path}):\n{self.log_tail()}",
-                boundary="rabbitmq",
-            )
 
     def vhost_for(self, worker_id: str | None) -> str:
         """The vhost an xdist worker uses: its own on a shared node, else the node's first."""

@@ -15,22 +15,21 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import redis as redis_py
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from testbed.config import ServiceSettings
-from testbed.errors import ServerDiedError, ServerStartError
+from testbed.errors import ServerStartError
 from testbed.runners import binaries
 from testbed.runners.binaries import Candidate
+from testbed.runners.liveness import ProcessLiveness
 from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
-from testbed.runners.process import LocalProcess, log_tail
+from testbed.runners.process import LocalProcess
 from testbed.runners.reaper import (
     current_record,
-    gone_within,
-    is_same_process,
     process_start_time,
     reap_stale_runs,
 )
@@ -200,8 +199,11 @@ def running(settings: ServiceSettings | None = None) -> Iterator[RedisServer]:
 
 
 @dataclass(frozen=True)
-class RedisEndpoint:
+class RedisEndpoint(ProcessLiveness):
     """How to reach a running Redis: plain data, so an xdist controller can hand it to workers."""
+
+    label: ClassVar[str] = "Redis"
+    boundary: ClassVar[str] = "redis"
 
     host: str
     port: int
@@ -227,24 +229,6 @@ class RedisEndpoint:
     def client(self, db: int = 0, **kwargs: Any) -> redis_py.Redis:
         """A redis-py client on database ``db``."""
         return redis_py.Redis(host=self.host, port=self.port, password=self.password, db=db, **kwargs)
-
-    def alive(self) -> bool:
-        return is_same_process(self.pid, self.start_time)
-
-    def log_tail(self, lines: int = 25) -> str:
-        return log_tail(Path(self.log_path), lines)
-
-    def check_alive(self, what: str = "the test", settle: float = 0.0) -> None:
-        """Raise ServerDiedError with the server's last log lines if it is gone.
-
-        ``settle``: after a dropped connection, give a dying server that long to show up as exited.
-        """
-        if not self.alive() or (settle and gone_within(self.pid, self.start_time, settle)):
-            raise ServerDiedError(
-                f"Redis (pid {self.pid}, port {self.port}) is no longer running ({what}). "
-                f"Its last log lines ({self.log_path}):\n{self.log_tail()}",
-                boundary="redis",
-            )
 
     def reset(self, db: int) -> None:
         """Delete every key of database ``db`` (the per-test reset)."""
