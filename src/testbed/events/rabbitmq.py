@@ -20,6 +20,7 @@ from pika.adapters.blocking_connection import BlockingChannel
 
 from testbed.errors import TestbedError
 from testbed.events.capture import EventCapture
+from testbed.services.pika_threads import stop_consumer
 
 T = TypeVar("T")
 CALL_TIMEOUT = 10.0
@@ -126,21 +127,7 @@ class RabbitMQBackend:
     def close(self) -> None:
         for cap in self._captures:
             cap.close()
-        if self._thread.is_alive():
-            def stop() -> None:
-                self._stopping = True
-                try:
-                    self._conn.close()
-                except Exception:  # noqa: S110 - a broken connection is already closed
-                    pass
+        stop_consumer(self._conn, self._thread, self._mark_stopping)
 
-            try:
-                self._conn.add_callback_threadsafe(stop)
-            except Exception:  # noqa: S110
-                self._stopping = True
-            self._thread.join(10)
-        elif self._conn.is_open:
-            try:
-                self._conn.close()
-            except Exception:  # noqa: S110
-                pass
+    def _mark_stopping(self) -> None:
+        self._stopping = True

@@ -20,6 +20,7 @@ import pika
 import pika.exceptions
 
 from testbed.errors import ServerDiedError
+from testbed.services.pika_threads import stop_consumer
 
 EVENT_EXCHANGE = "amq.rabbitmq.event"
 BARRIER_PREFIX = "testbed.barrier."
@@ -99,24 +100,10 @@ class DeclarationInventory:
             return set(queues), {x for x in self.exchanges[vhost] if not x.startswith(BARRIER_PREFIX)}
 
     def close(self) -> None:
-        if self._thread.is_alive():
-            def stop() -> None:
-                self._stopping = True
-                try:
-                    self._conn.close()
-                except Exception:  # noqa: S110 - already broken
-                    pass
+        stop_consumer(self._conn, self._thread, self._mark_stopping)
 
-            try:
-                self._conn.add_callback_threadsafe(stop)
-            except Exception:  # noqa: S110
-                self._stopping = True
-            self._thread.join(10)
-        elif self._conn.is_open:
-            try:
-                self._conn.close()
-            except Exception:  # noqa: S110
-                pass
+    def _mark_stopping(self) -> None:
+        self._stopping = True
 
 
 _inventories: dict[tuple[str, int], DeclarationInventory] = {}
