@@ -641,25 +641,20 @@ def events(request: pytest.FixtureRequest) -> _BrokersIterator[_BrokersAny]:
 
 import json as _mysql_json  # noqa: E402
 from collections.abc import Iterator as _MysqlIterator  # noqa: E402
-from pathlib import Path as _MysqlPath  # noqa: E402
 from typing import Any as _MysqlAny  # noqa: E402
 
 from testbed.config import ISOLATION_STRATEGIES as _MYSQL_STRATEGIES  # noqa: E402
 from testbed.config import Settings as _MysqlSettings  # noqa: E402
-from testbed.config import load_settings as _mysql_load_settings  # noqa: E402
 from testbed.errors import ConfigError as _MysqlConfigError  # noqa: E402
 
 _MYSQL_WORKERINPUT = "testbed_mysql"
-_mysql_settings_key = pytest.StashKey[_MysqlSettings]()
 _mysql_server_key = pytest.StashKey[_MysqlAny]()
 _mysql_error_key = pytest.StashKey[str]()
 _MYSQL_WORKERINPUT_ERROR = "testbed_mysql_error"
 
 
 def _mysql_settings(config: pytest.Config) -> _MysqlSettings:
-    if _mysql_settings_key not in config.stash:
-        config.stash[_mysql_settings_key] = _mysql_load_settings(_MysqlPath(str(config.rootpath)))
-    return config.stash[_mysql_settings_key]
+    return _settings(config)
 
 
 def _mysql_configured(settings: _MysqlSettings) -> bool:
