@@ -60,6 +60,9 @@ TUNED = {
     "log_min_messages": "warning",
     "log_checkpoints": "off",
     "timezone": "UTC",
+    # Dynamic shared memory as files in the data folder, not /dev/shm/PostgreSQL.* segments that a
+    # SIGKILLed postmaster would leave behind (the data folder goes with the run).
+    "dynamic_shared_memory_type": "mmap",
 }
 SYSTEM_GLOBS = (
     "/usr/lib/postgresql/*/bin/postgres",  # Debian/Ubuntu: one bin folder per major
@@ -227,6 +230,7 @@ class PostgresServer:
         self.password = ""
         self.process: LocalProcess | None = None
         self.cache_hit = False
+        self.shmid: int | None = None
         self.timings: dict[str, float] = {}
 
     # -- addresses ---------------------------------------------------------------------------------
@@ -317,12 +321,24 @@ class PostgresServer:
             ).start()
             try:
                 self.process.wait_ready(self._ready, timeout=self.settings.startup_timeout)
+                self._record_shared_memory()
                 self._set_password()
                 return
             except ServerStartError:
                 # A dynamic port can be grabbed between our probe and the server's bind: retry on another.
                 if port or attempt == 2 or "Address already in use" not in self.process.tail(5):
                     raise
+
+    def _record_shared_memory(self) -> None:
+        # The postmaster always keeps a small SysV segment (an interlock); a SIGKILLed one leaves it behind,
+        # so the run record names it for the next run to release. postmaster.pid line 7: "<key> <shmid>".
+        assert self.data_dir is not None and self.process is not None
+        try:
+            fields = (self.data_dir / "postmaster.pid").read_text().splitlines()[6].split()
+            self.shmid = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            return
+        current_record().add_shm(self.shmid, self.process.pid)
 
     def _ready(self) -> bool:
         assert self.socket_dir is not None
@@ -340,6 +356,9 @@ class PostgresServer:
     def _halt(self) -> None:
         if self.process is not None:
             self.process.stop()
+        if self.shmid is not None:
+            current_record().remove_shm(self.shmid)  # a clean shutdown releases it
+            self.shmid = None
 
     def endpoint(self) -> PostgresEndpoint:
         return PostgresEndpoint.of(self)
