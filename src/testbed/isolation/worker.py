@@ -31,7 +31,7 @@ from testbed.isolation.leaks import (
     terminate,
 )
 from testbed.isolation.rollback import SessionFactory, TestbedConnection
-from testbed.schema.template import is_testbed_database
+from testbed.schema.template import RunOwner, is_testbed_database, mark_owner
 from testbed.services.postgres import PostgresEndpoint
 
 RESET_LOCK_TIMEOUT = "10s"
@@ -88,6 +88,9 @@ class WorkerDatabase:
         self._created.add(self.dbname)
         self.conn = TestbedConnection.connect(**endpoint.conninfo(self.dbname), application_name="testbed")
         self._guard(self.conn, "use")
+        self._owner = RunOwner(**endpoint.owner) if endpoint.owner else None
+        if self._owner is not None:
+            mark_owner(self.conn, self._owner)
         self._sessions: SessionFactory | None = None
         self._clones: ClonePool | None = None
 
@@ -202,9 +205,15 @@ class WorkerDatabase:
             self._clones = ClonePool(
                 lambda: self.endpoint.connect(self.endpoint.maintenance_db, autocommit=True),
                 create,
-                lambda name: psycopg.connect(**self.endpoint.conninfo(name), application_name="testbed"),
+                self._open_clone,
             )
         return self._clones
+
+    def _open_clone(self, name: str) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(**self.endpoint.conninfo(name), application_name="testbed")
+        if self._owner is not None:
+            mark_owner(conn, self._owner)
+        return conn
 
     def _backends(self, dbname: str) -> int:
         """How many backends are on ``dbname`` (cheap: no pg_stat_activity snapshot)."""

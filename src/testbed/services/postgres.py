@@ -17,7 +17,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -412,13 +412,18 @@ class ExistingPostgres:
     def __init__(self, settings: ServiceSettings) -> None:
         if not settings.url:
             raise ConfigError("[tool.testbed.postgres] runner = 'existing' needs url = 'postgresql://...'.")
+        from testbed.schema.template import RunOwner
+
         self.settings = settings
         self.info: dict[str, Any] = conninfo_to_dict(settings.url)
-        # Worker databases carry the owning process id, so a later run can tell a killed run's leftovers.
-        self.db_prefix = f"testbed_r{os.getpid()}"
+        # Per-run databases are named after a random run id and carry its owner row; the run holds an
+        # advisory lock for its lifetime, so another run (any host, any PID namespace) can tell them apart.
+        self.owner = RunOwner()
+        self.db_prefix = f"testbed_r{self.owner.run}"
         self.version = ""
         self.template = TEMPLATE_DB
         self.cache_hit = False
+        self._liveness: psycopg.Connection[Any] | None = None
 
     def connect(self, dbname: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
         info = dict(self.info)
@@ -458,6 +463,9 @@ class ExistingPostgres:
                 f"the role {self.info.get('user')!r} on {self._where()} may not create databases; testbed "
                 "needs CREATEDB (it creates a template and per-worker databases, and drops only those)."
             )
+        # Held until stop() (or until this process dies and the server closes the connection).
+        self._liveness = self.connect(autocommit=True)
+        self._liveness.execute("SELECT pg_advisory_lock(%s, %s)", (self.owner.lock_class, self.owner.lock_key))
 
     def endpoint(self) -> PostgresEndpoint:
         return PostgresEndpoint(
@@ -466,11 +474,14 @@ class ExistingPostgres:
             binary="(existing server)", source=f"existing server at {self._where()}", pid=0,
             start_time=None, log_path="", data_kind="existing", user=str(self.info.get("user") or SUPERUSER),
             template=self.template, db_prefix=self.db_prefix,
-            maintenance_db=str(self.info.get("dbname") or "postgres"),
+            maintenance_db=str(self.info.get("dbname") or "postgres"), owner=asdict(self.owner),
         )
 
     def stop(self) -> None:
-        """Nothing to stop: the server is not ours (worker databases are dropped by their owners)."""
+        """Nothing to stop: the server is not ours. Releases the run's liveness lock."""
+        if self._liveness is not None:
+            self._liveness.close()
+            self._liveness = None
 
     def describe(self) -> Mapping[str, str]:
         return {
@@ -499,6 +510,7 @@ class PostgresEndpoint:
     template: str = TEMPLATE_DB
     db_prefix: str = "testbed"  # worker databases are <db_prefix>_<worker>
     maintenance_db: str = "postgres"
+    owner: dict[str, Any] | None = None  # a shared server's per-run databases record their owner (RunOwner)
 
     @classmethod
     def of(cls, server: PostgresServer) -> PostgresEndpoint:
@@ -572,8 +584,6 @@ class PostgresEndpoint:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         return asdict(self)
 
     @classmethod
