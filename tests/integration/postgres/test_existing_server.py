@@ -149,16 +149,18 @@ PARALLEL = """
 import time
 from pathlib import Path
 
+ROOT = Path({root!r})
+
 def test_run(db, postgres):
-    here = Path(__file__).parent
-    Path("{me}.started").write_text(postgres.url)
+    (ROOT / "{me}.started").write_text(postgres.url)
     deadline = time.monotonic() + 60
-    while not (here.parent / "{other}.started").exists() or not (here.parent / "b.done").exists() and "{me}" == "a":
+    # a waits until b has started (b's session start would reap a's database) and finished
+    while not (ROOT / "{other}.started").exists() or ("{me}" == "a" and not (ROOT / "b.done").exists()):
         assert time.monotonic() < deadline, "the other run never got going"
         time.sleep(0.05)
     db.execute("insert into items (name) values ('{me}')")
     assert db.execute("select count(*) from items").fetchone() == (1,)
-    Path("{me}.done").write_text("1")
+    (ROOT / "{me}.done").write_text("1")
 """
 
 
@@ -168,7 +170,7 @@ def test_two_runs_in_different_pid_namespaces_share_one_server(existing: pytest.
     procs = []
     for me, other in (("a", "b"), ("b", "a")):
         folder = _project(root / me, shared_url)
-        (folder / f"test_{me}.py").write_text(PARALLEL.format(me=me, other=other).replace('Path("', 'Path(here.parent / "'))
+        (folder / f"test_{me}.py").write_text(PARALLEL.format(me=me, other=other, root=str(root)))
         log = open(root / f"{me}.log", "wb")  # noqa: SIM115 - closed below
         procs.append((log, subprocess.Popen(
             ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
