@@ -20,6 +20,7 @@ from testbed.errors import ConfigError, MigrationError, TestbedError
 from testbed.isolation.worker import WorkerDatabase
 from testbed.schema.migrations import migration_source
 from testbed.schema.template import content_key, install_bookkeeping
+from testbed.schema.timeout import run_with_timeout
 from testbed.services.postgres import TEMPLATE_DB, ExistingPostgres, PostgresServer
 
 
@@ -40,8 +41,10 @@ def start_postgres(settings: ServiceSettings, root: Path) -> PostgresServer | Ex
     key = content_key(source, settings.seed_tables)
 
     def build(server: PostgresServer) -> None:
+        conninfo = server.socket_conninfo(TEMPLATE_DB)
         try:
-            source.apply(server.url(TEMPLATE_DB), server.socket_conninfo(TEMPLATE_DB))
+            run_with_timeout(lambda: source.apply(server.url(TEMPLATE_DB), conninfo),
+                             timeout=settings.migration_timeout, conninfo=conninfo, what=source.description)
         except MigrationError as exc:
             raise MigrationError(
                 f"{exc.args[0]}\nPostgreSQL's last log lines:\n{server.log_tail(10)}", boundary=exc.boundary
@@ -76,7 +79,10 @@ def prepare_existing(settings: ServiceSettings, root: Path) -> ExistingPostgres:
                 admin.execute(f'CREATE DATABASE "{building}" TEMPLATE template0')
                 endpoint = server.endpoint()
                 try:
-                    source.apply(endpoint.url(building), endpoint.conninfo(building))
+                    conninfo = endpoint.conninfo(building)
+                    run_with_timeout(lambda: source.apply(endpoint.url(building), conninfo),
+                                     timeout=settings.migration_timeout, conninfo=conninfo,
+                                     what=source.description)
                     install_bookkeeping(endpoint.conninfo(building), settings.seed_tables)
                 except BaseException:
                     admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
