@@ -37,7 +37,7 @@ from testbed.runners.binaries import Candidate
 from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
 from testbed.runners.process import LocalProcess, log_tail
 from testbed.runners.reaper import current_record, reap_stale_runs
-from testbed.runners.tree_cache import binary_cache_root, copy_tree, evict_oldest, publish_tree
+from testbed.runners.tree_cache import DATA_HINT, binary_cache_root, copy_tree, evict_oldest, publish_tree
 from testbed.runners.users import RunAs, chown_tree, runnable_path, server_identity
 from testbed.runners.workspace import DataLocation, data_location, new_run_dir
 from testbed.services.discovery import binary_sources
@@ -199,8 +199,11 @@ class InitdbCache:
                 stdout=out, stderr=subprocess.STDOUT, cwd=scratch, **kwargs,
             ).returncode
         if rc != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            full = "No space left" in log.read_text(errors="replace")
             raise ServerStartError(
-                f"initdb failed (exit {rc}) for {self.binary.path}. Its output:\n{log_tail(log)}",
+                f"initdb failed (exit {rc}) for {self.binary.path}. Its output:\n{log_tail(log)}"
+                + (f"\n{scratch.parent} is full. {DATA_HINT}" if full else ""),
                 boundary="postgres",
             )
         publish_tree(target, self.initdb_dir)
