@@ -68,7 +68,7 @@ def test_nats_from_a_private_folder(tmp_path: Path) -> None:
 def test_pgserver_wheel_in_a_private_virtualenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The pip-bundled PostgreSQL loads libpq from the wheel's pgserver.libs, beside its install tree."""
     bindir = pg_service.pgserver_bin_dir()
-    assert bindir is not None, "the pgserver wheel is part of testbed[all], which make test installs"
+    assert bindir is not None, "the pgserver wheel is part of pytest-testbed[all], which make test installs"
     site = bindir.parents[2]  # .../site-packages/pgserver/pginstall/bin
     private = tmp_path / "private" / "site-packages"
     private.parent.mkdir(mode=0o700)

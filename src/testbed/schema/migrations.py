@@ -212,7 +212,7 @@ class AlembicMigrations:
             from alembic import command
             from alembic.config import Config
         except ImportError:
-            raise ConfigError("migrations = 'alembic' needs Alembic: pip install 'testbed[alembic]'.") from None
+            raise ConfigError("migrations = 'alembic' needs Alembic: pip install 'pytest-testbed[alembic]'.") from None
         cfg = Config(str(self.ini))
         cfg.set_main_option("script_location", str(self._script_location()))
         sqlalchemy_url = url.replace("postgresql://", "postgresql+psycopg://", 1)

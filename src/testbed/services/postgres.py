@@ -134,20 +134,43 @@ def discover(settings: ServiceSettings) -> list[Candidate]:
     return binaries.dedupe(found)
 
 
+PGSERVER_MAJOR = "16"  # the only major the pgserver wheel ships
+SUPPORTED_MAJORS = ("13", "14", "15", "16", "17", "18")  # PostgreSQL majors with community packages today
+
+
+def install_hint(version: str | None) -> str:
+    """How to get a PostgreSQL of ``version`` (or any): only what really provides that major."""
+    major = version.split(".")[0] if version else None
+    ways = []
+    if major in (None, PGSERVER_MAJOR):
+        ways.append(f"`pip install 'pytest-testbed[pg]'` (the pgserver wheel bundles PostgreSQL {PGSERVER_MAJOR})")
+    if major is None:
+        ways.append("your system's package (e.g. `apt install postgresql`)")
+    elif major in SUPPORTED_MAJORS:
+        ways.append(
+            f"PostgreSQL {major} from the PostgreSQL project's packages (Debian/Ubuntu: `apt install "
+            f"postgresql-{major}` after adding https://apt.postgresql.org; RHEL/Fedora: postgresql{major}-server "
+            f"from https://yum.postgresql.org; macOS: `brew install postgresql@{major}`)"
+        )
+    else:
+        return (
+            f"PostgreSQL {version} is not a major version anyone packages today (supported: "
+            f"{', '.join(SUPPORTED_MAJORS)}): pin one of those, or point [tool.testbed.postgres] binary at an "
+            "installation of your own."
+        )
+    ways.append("or set [tool.testbed.postgres] binary = '/path/to/bin'")
+    return "Install one: " + ", ".join(ways) + "."
+
+
 def choose_binary(settings: ServiceSettings) -> Candidate:
     """The first binary of the pinned major version; a clear error when there is none."""
     candidates = discover(settings)
-    install = (
-        "Install one: `pip install 'testbed[pg]'` (bundles PostgreSQL 16 via pgserver), "
-        "or your system's package (e.g. `apt install postgresql-16`), "
-        "or set [tool.testbed.postgres] binary = '/path/to/bin'."
-    )
     if not candidates:
         raise BinaryNotFoundError(
             "no PostgreSQL server binary found. Looked in: "
             + ", ".join(binary_sources())
             + f" (config `binary`, PATH and pg_config, {', '.join(SYSTEM_GLOBS[:2])} ..., the pgserver wheel). "
-            + install,
+            + install_hint(settings.version),
             boundary="postgres",
         )
     for cand in candidates:
@@ -155,8 +178,7 @@ def choose_binary(settings: ServiceSettings) -> Candidate:
             return cand
     raise VersionMismatchError(
         f"PostgreSQL {settings.version} requested, but found only:\n{binaries.describe(candidates)}\n"
-        f"{install.replace('16', settings.version or '16', 1) if settings.version != '16' else install} "
-        f"Or change [tool.testbed.postgres] version to one of: "
+        f"{install_hint(settings.version)} Or change [tool.testbed.postgres] version to one of: "
         f"{', '.join(sorted({c.major for c in candidates}))}.",
         boundary="postgres",
     )
