@@ -1,9 +1,41 @@
-"""testbed: real, isolated, fast integration tests without Docker."""
+"""testbed: real, isolated, fast integration tests without Docker.
+
+``testbed.postgres()``, ``testbed.mysql()``, ``testbed.redis()``, ``testbed.nats()``, ``testbed.rabbitmq()``
+(and every engine in the registry) run a real server for a ``with`` block and yield a
+:class:`~testbed.provision.Service`; subpackages (``testbed.stubs``, ``testbed.events``, ...) load on first use.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from testbed.errors import TestbedError
-from testbed.provision import postgres
+
+if TYPE_CHECKING:
+    from testbed.provision import postgres
 
 __all__ = ["TestbedError", "postgres"]
 __version__ = "0.1.0"
+
+_SUBPACKAGES = ("config", "engines", "errors", "events", "factories", "isolation", "observe", "provision", "runners",
+                "schema", "services", "stubs", "cli")
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: import on first use, so `import testbed` (and the pytest plugin) stays cheap.
+    if name == "postgres":
+        from testbed.provision import postgres
+
+        return postgres
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"testbed.{name}")
+    from testbed import engines
+
+    if name in engines.names():
+        from functools import partial
+
+        from testbed.provision import service
+
+        return partial(service, name)
+    raise AttributeError(f"module 'testbed' has no attribute {name!r}")

@@ -58,3 +58,16 @@ class GuardError(TestbedError):
 
 class LeakError(TestbedError):
     """A test left something behind: open connections, committed rows."""
+
+
+def to_wire(exc: TestbedError) -> dict[str, str]:
+    """An error as plain data (for the xdist hand-off): its class name, boundary and message."""
+    return {"type": type(exc).__name__, "boundary": exc.boundary, "message": str(exc.args[0]) if exc.args else ""}
+
+
+def from_wire(data: dict[str, str]) -> TestbedError:
+    """The error ``to_wire`` described, as the same class where testbed defines it (else a TestbedError)."""
+    cls = globals().get(data.get("type", ""), TestbedError)
+    if not (isinstance(cls, type) and issubclass(cls, TestbedError)):
+        cls = TestbedError
+    return cls(data.get("message", ""), boundary=data.get("boundary") or None)

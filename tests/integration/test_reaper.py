@@ -24,6 +24,13 @@ def _private_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TESTBED_RUNS_DIR", str(tmp_path / "records"))
 
 
+def _wait_for_command(pid: int) -> None:
+    # Right after fork/exec, /proc/<pid>/cmdline can still be empty for a moment.
+    deadline = time.monotonic() + 5
+    while not reaper.process_command(pid) and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
@@ -42,6 +49,7 @@ def test_a_forged_record_removes_nothing_and_kills_nothing(tmp_path: Path) -> No
     target.mkdir()
     link.symlink_to(target)
     sleeper = subprocess.Popen(["sleep", "60"])
+    _wait_for_command(sleeper.pid)
     try:
         owner = _dead_pid()
         record = {
@@ -70,6 +78,7 @@ def test_a_real_record_of_a_dead_run_is_reaped(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / reaper.MARKER).write_text(f"{owner}-1")
     sleeper = subprocess.Popen(["sleep", "60"], cwd=folder)
+    _wait_for_command(sleeper.pid)
     try:
         record = {
             "owner_pid": owner, "owner_start": 1,

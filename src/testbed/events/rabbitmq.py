@@ -18,9 +18,9 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 
+from testbed.engines.pika_threads import stop_consumer
 from testbed.errors import TestbedError
 from testbed.events.capture import EventCapture
-from testbed.services.pika_threads import stop_consumer
 
 T = TypeVar("T")
 CALL_TIMEOUT = 10.0
@@ -86,8 +86,11 @@ class RabbitMQBackend:
             raise value
         return value  # type: ignore[no-any-return]
 
-    def subscribe(self, capture: EventCapture, *, exchange: str = DEFAULT_EXCHANGE) -> None:
-        """Bind a private queue to ``exchange`` with routing key ``capture.topic`` and start consuming."""
+    def subscribe(self, capture: EventCapture, **options: Any) -> None:
+        """Bind a private queue to ``exchange`` (option, default amq.topic) with routing key ``capture.topic``."""
+        exchange = str(options.pop("exchange", DEFAULT_EXCHANGE))
+        if options:
+            raise TypeError(f"unexpected option(s) for the rabbitmq backend: {', '.join(sorted(options))}")
         self._captures.append(capture)
 
         def on_message(_ch: Any, method: Any, props: pika.BasicProperties, body: bytes) -> None:

@@ -43,8 +43,8 @@ import pymysql
 import pymysql.connections
 
 from testbed.config import ISOLATION_STRATEGIES
+from testbed.engines.mysql import ADMIN_DB, TEMPLATE_DB, MysqlEndpoint
 from testbed.errors import ConfigError, GuardError, IsolationError, LeakError
-from testbed.services.mysql import ADMIN_DB, TEMPLATE_DB, MysqlEndpoint
 
 DIRTY_TABLE = f"`{ADMIN_DB}`.dirty"
 TRIGGER_PREFIX = "testbed_dirty_"
@@ -204,7 +204,7 @@ class MysqlWorkerDatabase:
             raise
 
     def url(self, dbname: str | None = None) -> str:
-        return self.endpoint.url(dbname or self.dbname)
+        return self.endpoint.database_url(dbname or self.dbname)
 
     # -- the template's layout ------------------------------------------------------------------------
     def layout(self) -> TemplateLayout:

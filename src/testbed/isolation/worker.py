@@ -20,6 +20,7 @@ from typing import Any
 import psycopg
 
 from testbed.config import ISOLATION_STRATEGIES
+from testbed.engines.postgres import PostgresEndpoint
 from testbed.errors import ConfigError, GuardError, LeakError
 from testbed.isolation.clone_pool import ClonePool
 from testbed.isolation.leaks import (
@@ -33,7 +34,6 @@ from testbed.isolation.leaks import (
 )
 from testbed.isolation.rollback import SessionFactory, TestbedConnection
 from testbed.schema.template import RunOwner, is_testbed_database, mark_owner
-from testbed.services.postgres import PostgresEndpoint
 
 RESET_LOCK_TIMEOUT = "5s"  # a backstop: sessions holding locks are ended before the cleanup
 
@@ -97,7 +97,7 @@ class WorkerDatabase:
 
     @property
     def url(self) -> str:
-        return self.endpoint.url(self.dbname)
+        return self.endpoint.database_url(self.dbname)
 
     def session_factory(self) -> SessionFactory:
         if self._sessions is None:
@@ -114,7 +114,7 @@ class WorkerDatabase:
         try:
             if strategy == "clone":
                 clone, conn = self._clone_pool().take()
-                return TestContext(name, strategy, clone, self.endpoint.url(clone), started, leak_check, conn)
+                return TestContext(name, strategy, clone, self.endpoint.database_url(clone), started, leak_check, conn)
             if strategy == "rollback":
                 self.conn.begin_test()
             return TestContext(name, strategy, self.dbname, self.url, started, leak_check, self.conn)

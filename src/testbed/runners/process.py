@@ -64,8 +64,10 @@ class LocalProcess:
         run_as: RunAs | None = None,
         stop_signal: int = signal.SIGTERM,
         death_signal: int = signal.SIGKILL,
+        boundary: str | None = None,
     ) -> None:
-        self.name = name
+        self.name = name  # the engine: [tool.testbed.<name>] in hints
+        self.boundary = boundary or name  # what errors name (e.g. "MariaDB" for the mysql engine)
         self.argv = list(argv)
         self.log_path = log_path
         self.env = dict(env) if env is not None else None
@@ -103,7 +105,7 @@ class LocalProcess:
             raise ServerStartError(
                 f"could not run {self.argv[0]}: {exc}. Check that the binary exists and is executable"
                 + (f" by user {self.run_as.name!r}" if self.run_as else "") + ".",
-                boundary=self.name,
+                boundary=self.boundary,
             ) from exc
         finally:
             log.close()
@@ -122,9 +124,9 @@ class LocalProcess:
 
     def died_error(self, what: str) -> ServerDiedError:
         return ServerDiedError(
-            f"{what}: the {self.name} server (pid {self.pid}) exited with code {self.returncode()}. "
+            f"{what}: the {self.boundary} server (pid {self.pid}) exited with code {self.returncode()}. "
             f"Its last log lines ({self.log_path}):\n{self.tail()}",
-            boundary=self.name,
+            boundary=self.boundary,
         )
 
     def wait_ready(self, probe: Callable[[], bool], timeout: float, interval: float = 0.005) -> None:
@@ -134,9 +136,9 @@ class LocalProcess:
         while True:
             if not self.alive():
                 raise ServerStartError(
-                    f"the {self.name} server exited during start-up (code {self.returncode()}). "
+                    f"the {self.boundary} server exited during start-up (code {self.returncode()}). "
                     f"Command: {' '.join(self.argv)}\nIts last log lines ({self.log_path}):\n{self.tail()}",
-                    boundary=self.name,
+                    boundary=self.boundary,
                 )
             try:
                 if probe():
@@ -146,11 +148,11 @@ class LocalProcess:
             if time.monotonic() > deadline:
                 self.stop()
                 raise ServerStartError(
-                    f"the {self.name} server was not ready after {timeout:.0f} s"
+                    f"the {self.boundary} server was not ready after {timeout:.0f} s"
                     + (f" (last probe error: {last_exc})" if last_exc else "")
                     + f". Raise startup_timeout in [tool.testbed.{self.name}] if the machine is slow. "
                     f"Its last log lines ({self.log_path}):\n{self.tail()}",
-                    boundary=self.name,
+                    boundary=self.boundary,
                 )
             time.sleep(interval)
 

@@ -102,8 +102,16 @@ def split_statements(sql: str) -> list[tuple[int, str]]:
     return out
 
 
-def _line_of(text: str, offset: int) -> int:
+def line_of(text: str, offset: int) -> int:
+    """1-based line number of ``offset`` in ``text``."""
     return text.count("\n", 0, offset) + 1
+
+
+def content_key(template_format: str, source: MigrationSource, seed_tables: tuple[str, ...] | None = None) -> str:
+    """The cache key of a migrated template: how the engine builds it, the migrations' hash, the seed tables."""
+    seeds = ",".join(seed_tables) if seed_tables is not None else "*"
+    h = hashlib.sha256(f"{template_format}\0{source.content_hash()}\0{seeds}".encode())
+    return h.hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -169,7 +177,7 @@ class SqlFolder:
         where = f"{f}"
         statement = ""
         if failing is not None:
-            line = _line_of(sql, failing[0])
+            line = line_of(sql, failing[0])
             where = f"{f}:{line}"
             statement = "\n  statement: " + failing[1][:500].replace("\n", "\n             ")
         msg = (exc.diag.message_primary or str(exc)).strip()

@@ -13,7 +13,6 @@ touches the template being built, which is then discarded (nothing is cached aft
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,17 @@ from typing import Any
 import pymysql
 
 from testbed.errors import ConfigError, MigrationError
+from testbed.schema import migrations
 from testbed.schema.migrations import (
     AlembicMigrations,
     CallableMigrations,
     MigrationSource,
     NoMigrations,
     SqlFolder,
+    line_of,
     migration_source,
 )
+from testbed.schema.timeout import run_with_timeout
 
 # Bumped when what the template build does besides the user's migrations changes.
 TEMPLATE_FORMAT = "mysql-template-1"
@@ -93,11 +95,6 @@ def split_mysql(sql: str) -> list[tuple[int, str]]:
     return out
 
 
-def line_of(text: str, offset: int) -> int:
-    """1-based line number of ``offset`` in ``text``."""
-    return text.count("\n", 0, offset) + 1
-
-
 def apply_sql_file(conn: pymysql.connections.Connection[Any], path: Path, *, flavor: str = "MariaDB") -> int:
     """Run every statement of one .sql file; MigrationError naming file:line, statement and message."""
     sql = path.read_text(encoding="utf-8")
@@ -124,11 +121,58 @@ def apply_sql_file(conn: pymysql.connections.Connection[Any], path: Path, *, fla
 
 
 def apply_migrations(
-    source: MigrationSource, conn_kwargs: dict[str, Any], url: str, *, flavor: str = "MariaDB"
+    source: MigrationSource, conn_kwargs: dict[str, Any], url: str, *, flavor: str = "MariaDB",
+    timeout: float = 120.0,
 ) -> None:
-    """Fill the template database (``conn_kwargs`` selects it) from ``source``; ``url`` is its TCP URL."""
+    """Fill the template database (``conn_kwargs`` selects it) from ``source``; ``url`` is its TCP URL.
+
+    A migration still running after ``timeout`` seconds is killed and named, with what it waited for.
+    """
     if isinstance(source, NoMigrations):
         return
+    dbname = str(conn_kwargs.get("database", ""))
+    admin_kwargs = {k: v for k, v in conn_kwargs.items() if k != "database"}
+    run_with_timeout(lambda: _apply(source, conn_kwargs, url, flavor), timeout=timeout,
+                     inspect=lambda: inspect_and_kill(admin_kwargs, dbname), what=source.description,
+                     engine="mysql")
+
+
+# Sessions on the template database: what each runs and waits for, and which open transactions may block it.
+_PROCESSLIST_SQL = (
+    "SELECT ID, COALESCE(STATE, ''), COALESCE(LEFT(INFO, 500), ''), TIME FROM information_schema.PROCESSLIST "
+    "WHERE DB = %s AND ID <> CONNECTION_ID() AND COMMAND <> 'Sleep'"
+)
+_OPEN_TRANSACTIONS_SQL = (
+    "SELECT p.ID, COALESCE(p.DB, ''), p.COMMAND, COALESCE(LEFT(t.trx_query, 200), '') "
+    "FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id "
+    "WHERE p.ID <> %s"
+)
+
+
+def inspect_and_kill(admin_kwargs: dict[str, Any], dbname: str) -> str:
+    """What the migration's statements on ``dbname`` wait for; those statements are then killed."""
+    try:
+        with contextlib.closing(pymysql.connect(**admin_kwargs, autocommit=True, connect_timeout=5)) as conn, \
+                conn.cursor() as cur:
+            cur.execute(_PROCESSLIST_SQL, (dbname,))
+            running = list(cur.fetchall())
+            lines = []
+            for conn_id, state, info, seconds in running:
+                lines.append(f"  connection {conn_id}, {seconds} s, state: {state or '(none)'}")
+                lines.append(f"    statement: {' '.join(str(info).split())[:300]}")
+                cur.execute(_OPEN_TRANSACTIONS_SQL, (conn_id,))
+                lines.extend(f"    open transaction elsewhere: connection {b} on {db or '(no database)'} "
+                             f"({cmd}){': ' + q if q else ''}" for b, db, cmd, q in cur.fetchall())
+            for conn_id, *_rest in running:
+                cur.execute(f"KILL QUERY {int(conn_id)}")
+    except pymysql.err.MySQLError as exc:
+        return f"(could not ask the server what it waits for: {exc})"
+    if not lines:
+        return "No statement of the migration is running on the database: it waits outside it (in Python)."
+    return "\n".join(lines)
+
+
+def _apply(source: MigrationSource, conn_kwargs: dict[str, Any], url: str, flavor: str) -> None:
     if isinstance(source, SqlFolder):
         files = source.files()
         with contextlib.closing(pymysql.connect(**conn_kwargs, autocommit=True)) as conn:
@@ -167,8 +211,7 @@ def _apply_alembic(source: AlembicMigrations, url: str, flavor: str) -> None:
 
 def content_key(source: MigrationSource, seed_tables: tuple[str, ...] | None = None) -> str:
     """The cache key of a migrated data folder: the migrations' hash plus how testbed builds the template."""
-    h = hashlib.sha256(f"{TEMPLATE_FORMAT}\0{source.content_hash()}\0{seed_tables!r}".encode())
-    return h.hexdigest()[:24]
+    return migrations.content_key(TEMPLATE_FORMAT, source, seed_tables)
 
 
 __all__ = ["apply_migrations", "apply_sql_file", "content_key", "migration_source", "split_mysql"]

@@ -11,7 +11,6 @@ Besides the project's schema, the template gets a ``testbed`` schema holding:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 import socket
@@ -21,6 +20,7 @@ from typing import Any
 import psycopg
 
 from testbed.errors import ConfigError
+from testbed.schema import migrations
 from testbed.schema.migrations import MigrationSource
 
 # Advisory lock namespace (first key) of run liveness locks on shared servers.
@@ -161,9 +161,7 @@ $fn$;
 
 def content_key(source: MigrationSource, seed_tables: tuple[str, ...] | None = None) -> str:
     """The cluster cache key: the migrations' content hash, the bookkeeping version, the seed tables."""
-    seeds = ",".join(seed_tables) if seed_tables is not None else "*"
-    h = hashlib.sha256(f"{BOOKKEEPING_VERSION}\0{source.content_hash()}\0{seeds}".encode())
-    return h.hexdigest()[:24]
+    return migrations.content_key(BOOKKEEPING_VERSION, source, seed_tables)
 
 
 def install_bookkeeping(conninfo: dict[str, Any], seed_tables: tuple[str, ...] | None = None) -> None:

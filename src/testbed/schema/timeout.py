@@ -1,9 +1,9 @@
 """A time limit on applying migrations, with an error that says what the migration was waiting for.
 
-A migration that waits on a lock another session holds, or on ``pg_sleep``, would otherwise hang the
-test session with no output. Migrations run on a worker thread; when the limit passes, the database is
-asked what the migration's connections are doing (the statement, the wait event, the sessions that
-block it), their statements are cancelled, and the error names all of that.
+A migration that waits on a lock another session holds, or on ``pg_sleep`` / ``SLEEP()``, would
+otherwise hang the test session with no output. Migrations run on a worker thread; when the limit
+passes, the database is asked what the migration's connections are doing (the statement, the wait
+event, the sessions that block it), their statements are cancelled, and the error names all of that.
 """
 
 from __future__ import annotations
@@ -47,6 +47,11 @@ def tagged_connections() -> Iterator[None]:
             os.environ["PGAPPNAME"] = previous
 
 
+def postgres_inspector(conninfo: dict[str, Any]) -> Callable[[], str]:
+    """For run_with_timeout: what the migration's backends on ``conninfo``'s database wait for (then cancelled)."""
+    return lambda: inspect_and_cancel(conninfo)[1]
+
+
 def inspect_and_cancel(conninfo: dict[str, Any]) -> tuple[list[tuple[Any, ...]], str]:
     """What the migration's backends on the database of ``conninfo`` wait for; their statements cancelled."""
     try:
@@ -66,9 +71,13 @@ def inspect_and_cancel(conninfo: dict[str, Any]) -> tuple[list[tuple[Any, ...]],
     return list(rows), "\n".join(lines)
 
 
-def run_with_timeout(apply: Callable[[], None], *, timeout: float, conninfo: dict[str, Any], what: str,
+def run_with_timeout(apply: Callable[[], None], *, timeout: float, inspect: Callable[[], str], what: str,
                      engine: str = "postgres") -> None:
-    """Run ``apply``; after ``timeout`` seconds cancel it and raise a MigrationError saying what it waited on."""
+    """Run ``apply``; after ``timeout`` seconds cancel it and raise a MigrationError saying what it waited on.
+
+    ``inspect`` asks the server what the migration's connections are doing, cancels their statements and
+    returns that as text (one per engine: ``postgres_inspector``, the MariaDB one in mysql_migrations).
+    """
     outcome: list[BaseException | None] = []
 
     def target() -> None:
@@ -87,7 +96,7 @@ def run_with_timeout(apply: Callable[[], None], *, timeout: float, conninfo: dic
         if outcome and outcome[0] is not None:
             raise outcome[0]
         return
-    _rows, waiting = inspect_and_cancel(conninfo)
+    waiting = inspect()
     worker.join(15)  # a cancelled statement ends at once (Python code that sleeps does not)
     then = ""
     if outcome and isinstance(outcome[0], MigrationError):

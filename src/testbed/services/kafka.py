@@ -11,9 +11,8 @@ import os
 
 from testbed.config import ServiceSettings
 from testbed.errors import BinaryNotFoundError
-from testbed.runners import binaries
+from testbed.runners import binaries, discovery
 from testbed.runners.binaries import Candidate
-from testbed.services import discovery
 
 
 def _kafka_version(path: str) -> str:

@@ -53,7 +53,7 @@ def test_killing_nats_mid_expect_fails_with_the_server_log() -> None:
 def test_killing_redis_mid_expect_fails_with_the_server_log() -> None:
     with redis_service.running() as server:
         endpoint = server.endpoint()
-        backend = RedisBackend(endpoint.url(0), streams=True,
+        backend = RedisBackend(endpoint.database_url(0), streams=True,
                                diagnose=lambda: endpoint.check_alive(settle=2) or "alive")
         try:
             cap = EventCapture("orders", "redis-stream", backend.source, diagnose=backend.diagnose)
@@ -68,7 +68,7 @@ def test_killing_redis_mid_expect_fails_with_the_server_log() -> None:
 def test_killing_rabbitmq_mid_expect_fails_with_the_server_log() -> None:
     with rabbitmq_service.running() as server:
         endpoint = server.endpoint()
-        backend = RabbitMQBackend(endpoint.url(), diagnose=lambda: endpoint.check_alive(settle=2) or "alive")
+        backend = RabbitMQBackend(endpoint.url, diagnose=lambda: endpoint.check_alive(settle=2) or "alive")
         try:
             cap = EventCapture("orders.created", "rabbitmq", backend.source, diagnose=backend.diagnose)
             backend.subscribe(cap)

@@ -90,7 +90,7 @@ def test_pins_select_by_version_prefix_and_flavor() -> None:
 
 
 def test_explicit_binary_that_does_not_exist() -> None:
-    with pytest.raises(BinaryNotFoundError, match=r"binary = '/nonexistent/mariadbd'.*no mariadbd/mysqld"):
+    with pytest.raises(BinaryNotFoundError, match=r"binary = '/nonexistent/mariadbd'.*no mariadbd or mysqld"):
         choose_binary(ServiceSettings(engine="mysql", binary="/nonexistent/mariadbd"))
 
 

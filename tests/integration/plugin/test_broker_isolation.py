@@ -61,20 +61,32 @@ def test_each_test_starts_clean_in_either_order(pytester: pytest.Pytester) -> No
     assert order("test_backward") == ["test_two"] * 3 + ["test_one"] * 3
 
 
-@pytest.mark.parametrize("handed_over", [False, True], ids=["server-per-worker", "controller-starts"])
-def test_xdist_workers_never_share_state(pytester: pytest.Pytester, handed_over: bool) -> None:
+@pytest.mark.parametrize("listed", [False, True], ids=["not-listed", "listed-in-services"])
+def test_xdist_workers_never_share_state(pytester: pytest.Pytester, listed: bool) -> None:
     write_suite(pytester, count=2)
-    if handed_over:
+    if listed:
         pytester.makepyprojecttoml('[tool.testbed]\nservices = ["redis", "nats", "rabbitmq"]\n')
     result = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly")
     result.assert_outcomes(passed=8)
     used = {p.name: p.read_text().split() for p in pytester.path.glob("server-pids-gw*.txt")}
     assert len(used) == 2, used  # both workers ran tests
     redis_ports, nats_pids, rabbit_pids = ({u[i] for u in used.values()} for i in range(3))
-    if handed_over:  # one server per engine for the whole run, separated per worker inside it
-        assert (len(redis_ports), len(nats_pids), len(rabbit_pids)) == (1, 1, 1), used
-    else:
-        assert (len(redis_ports), len(nats_pids), len(rabbit_pids)) == (2, 2, 2), used
+    # One server per engine for the whole run (started by the controller when a test first needs it),
+    # separated per worker inside it; workers never start their own.
+    assert (len(redis_ports), len(nats_pids), len(rabbit_pids)) == (1, 1, 1), used
+
+
+def test_a_run_that_selects_no_service_test_starts_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.testbed]\nservices = ["redis", "nats", "rabbitmq"]\n')
+    pytester.makepyfile(test_unit="def test_pure():\n    assert 1 + 1 == 2\n",
+                        test_service="def test_redis(redis):\n    redis.ping()\n")
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly", "test_unit.py")
+    result.assert_outcomes(passed=1)
+    assert "testbed services" not in result.stdout.str()
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*testbed services*", "Redis *"])
+    assert "NATS" not in result.stdout.str() and "RabbitMQ" not in result.stdout.str()
 
 
 def test_a_leak_is_caught_the_check_can_fail(pytester: pytest.Pytester) -> None:

@@ -104,6 +104,6 @@ def test_a_cold_cache_with_a_vhost_per_worker(tmp_path: Any, monkeypatch: pytest
         assert not node.cache_hit
         endpoint = node.endpoint()
         for vhost in vhosts:
-            conn = pika.BlockingConnection(pika.URLParameters(endpoint.url(vhost)))
+            conn = pika.BlockingConnection(pika.URLParameters(endpoint.vhost_url(vhost)))
             conn.close()
     assert list((tmp_path / "cache" / "rabbitmq").glob("*/ready")), "the first boot's database was not cached"

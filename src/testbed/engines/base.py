@@ -1,0 +1,175 @@
+"""What an engine is: its settings, binary, server, endpoint, and per-worker and per-test reset.
+
+An engine module defines a subclass of :class:`Engine` and an instance named ``ENGINE``; the registry
+(``testbed.engines``) finds it. The lifecycle of a local server (reap, discover and pin, stage, run
+folder, data cache, spawn with port retry, readiness, log tail, stop, record) lives in
+``testbed.runners.managed``; an engine module keeps only what is specific to it.
+
+Engine modules must stay cheap to import (the registry imports them to read their settings class while
+pytest configures): client libraries are imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from testbed.config import ServiceSettings
+from testbed.errors import ConfigError, ServerDiedError
+from testbed.runners.binaries import Candidate
+
+
+class Running(Protocol):
+    """A server a run has started or attached to."""
+
+    def endpoint(self) -> Endpoint: ...
+
+    def stop(self) -> None: ...
+
+    def describe(self) -> Mapping[str, str]: ...
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How to reach a running server: plain data, so the xdist controller can hand it to workers.
+
+    ``url`` is what an application is given; ``pid`` is 0 for a server testbed did not start (then
+    liveness is "still reachable").
+    """
+
+    label: ClassVar[str] = "server"
+    boundary: ClassVar[str] = "server"
+
+    host: str
+    port: int
+    version: str
+    binary: str
+    source: str
+    pid: int
+    start_time: int | None
+    log_path: str
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        if not self.pid:
+            try:
+                with socket.create_connection((self.host, self.port), timeout=2):
+                    return True
+            except OSError:
+                return False
+        from testbed.runners.reaper import is_same_process
+
+        return is_same_process(self.pid, self.start_time)
+
+    def log_tail(self, lines: int = 25) -> str:
+        if not self.log_path:
+            return "    (a server testbed did not start: its log is wherever its owner keeps it)"
+        from testbed.runners.process import log_tail
+
+        return log_tail(Path(self.log_path), lines)
+
+    def check_alive(self, what: str = "the test", settle: float = 0.0) -> None:
+        """Raise ServerDiedError with the server's last log lines if it is gone.
+
+        ``settle``: after a dropped connection, give a dying server that long to show up as exited.
+        """
+        from testbed.runners.reaper import gone_within
+
+        if self.alive() and not (settle and self.pid and gone_within(self.pid, self.start_time, settle)):
+            return
+        if not self.pid:
+            raise ServerDiedError(
+                f"the existing {self.label} at {self.host}:{self.port} no longer accepts connections ({what}).",
+                boundary=self.boundary,
+            )
+        raise ServerDiedError(
+            f"{self.label} (pid {self.pid}, port {self.port}) is no longer running ({what}). "
+            f"Its last log lines ({self.log_path}):\n{self.log_tail()}",
+            boundary=self.boundary,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Endpoint:
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
+        return cls(**values)
+
+
+class Engine:
+    """One kind of server testbed can run: subclass per engine, one instance (``ENGINE``) per module."""
+
+    name: ClassVar[str]
+    label: ClassVar[str]
+    settings_class: ClassVar[type[ServiceSettings]] = ServiceSettings
+    endpoint_class: ClassVar[type[Endpoint]] = Endpoint
+    runners: ClassVar[tuple[str, ...]] = ("local", "existing")
+    # Fixtures the plugin derives for this engine: `testbed_<name>_server` always; these when set.
+    url_fixture: ClassVar[str | None] = None  # the worker's namespace, reset around each test
+    client_fixture: ClassVar[str | None] = None  # a client on that namespace
+    # Engines with fixtures of their own family (SQL) set the plugin module that defines them.
+    plugin: ClassVar[str | None] = None
+
+    # -- binaries ----------------------------------------------------------------------------------
+    def discover(self, settings: ServiceSettings) -> list[Candidate]:
+        """Every binary found, in discovery order."""
+        return []
+
+    def choose_binary(self, settings: ServiceSettings) -> Candidate:
+        """The binary a local server of these settings would run."""
+        raise ConfigError(f"{self.label} has no local binary: use runner = 'existing'.")
+
+    # -- servers -----------------------------------------------------------------------------------
+    def start(self, settings: ServiceSettings, root: Path, workers: tuple[str | None, ...] = (None,)) -> Running:
+        """Start (or, with runner = 'existing', attach to) a server for a run with these xdist workers."""
+        if settings.runner == "existing":
+            return self.attach(settings, root, workers)
+        return self.start_local(settings, root, workers)
+
+    def start_local(self, settings: ServiceSettings, root: Path, workers: tuple[str | None, ...]) -> Running:
+        raise ConfigError(f"{self.label} cannot run as a local process: use runner = 'existing'.")
+
+    def attach(self, settings: ServiceSettings, root: Path, workers: tuple[str | None, ...]) -> Running:
+        raise ConfigError(f"runner = 'existing' is not available for {self.label}: use runner = 'local'.")
+
+    def endpoint_from_dict(self, data: Mapping[str, Any]) -> Endpoint:
+        return self.endpoint_class.from_dict(data)
+
+    def for_worker(self, endpoint: Endpoint, worker_id: str | None) -> Endpoint:
+        """The endpoint as one xdist worker sees it (its own namespace on the shared server)."""
+        return endpoint
+
+    # -- per test ----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def test_scope(self, endpoint: Endpoint, nodeid: str) -> Iterator[str]:
+        """The URL of the worker's namespace for one test; what the test left there is removed after it."""
+        endpoint.check_alive(f"setting up {nodeid}")
+        yield endpoint.url
+
+    @contextlib.contextmanager
+    def client(self, endpoint: Endpoint, url: str) -> Iterator[Any]:
+        """A client on the test's ``url`` for the client fixture (closed after the test)."""
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+
+class SqlEngine(Engine):
+    """An engine with migrations and per-test SQL isolation (PostgreSQL, MariaDB/MySQL)."""
+
+    def worker_database(self, endpoint: Endpoint, worker_id: str, settings: ServiceSettings) -> Any:
+        """The worker's database cloned from the migrated template (``.url``, ``.dbname``, ``.close()``)."""
+        raise NotImplementedError
+
+
+def worker_ids(count: int) -> tuple[str | None, ...]:
+    """The xdist worker ids of a run with ``count`` workers (0: no xdist)."""
+    return tuple(f"gw{i}" for i in range(count)) if count else (None,)

@@ -1,0 +1,594 @@
+"""PostgreSQL: which binary, how it is initialised, started, made ready, and stopped; the migrated
+template; an existing server.
+
+Start-up is fast because nothing is done twice: `initdb` runs once per binary and its folder is cached;
+a cluster whose template database was built from unchanged migrations is cached too (keyed by their
+content hash), so a usual session start is: copy a ready cluster to tmpfs, exec `postgres`, poll its
+socket every 5 ms. Per-worker databases and per-test isolation are in ``testbed.isolation``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from testbed.config import ServiceSettings, SqlSettings
+from testbed.engines.base import Endpoint, Running, SqlEngine
+from testbed.errors import (
+    BinaryNotFoundError,
+    ConfigError,
+    MigrationError,
+    ServerStartError,
+    TestbedError,
+    VersionMismatchError,
+)
+from testbed.runners import binaries, discovery
+from testbed.runners.binaries import Candidate
+from testbed.runners.discovery import binary_sources
+from testbed.runners.managed import ManagedServer
+from testbed.runners.ports import LOOPBACK
+from testbed.runners.reaper import current_record
+from testbed.runners.tree_cache import DATA_HINT
+from testbed.runners.users import chown_tree
+from testbed.schema.migrations import migration_source
+from testbed.schema.template import RunOwner, content_key, install_bookkeeping, read_owner
+from testbed.schema.timeout import postgres_inspector, run_with_timeout
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+@dataclass(frozen=True)
+class PostgresSettings(SqlSettings):
+    """[tool.testbed.postgres]: the common keys and the SQL ones (migrations, isolation, ...)."""
+
+
+SUPERUSER = "postgres"
+TEMPLATE_DB = "testbed_template"
+# Bumped whenever the initdb arguments or the cluster layout change, so old caches are not reused.
+CACHE_FORMAT = "1"
+INITDB_ARGS = ["-U", SUPERUSER, "-E", "UTF8", "--locale=C", "--auth-local=trust",
+               "--auth-host=scram-sha-256", "--no-sync"]
+TUNED = {
+    # Test data is disposable: durability off, nothing waits for the disk.
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    # JIT compilation only slows down the short queries tests run.
+    "jit": "off",
+    "max_connections": "200",
+    "logging_collector": "off",
+    "log_min_messages": "warning",
+    "log_checkpoints": "off",
+    "timezone": "UTC",
+    # Dynamic shared memory as files in the data folder, not /dev/shm/PostgreSQL.* segments that a
+    # SIGKILLed postmaster would leave behind (the data folder goes with the run).
+    "dynamic_shared_memory_type": "mmap",
+}
+SYSTEM_GLOBS = (
+    "/usr/lib/postgresql/*/bin/postgres",  # Debian/Ubuntu: one bin folder per major
+    "/usr/pgsql-*/bin/postgres",  # RHEL/Fedora PGDG
+    "/usr/local/pgsql/bin/postgres",
+    "/opt/homebrew/opt/postgresql@*/bin/postgres",
+    "/usr/local/opt/postgresql@*/bin/postgres",
+    "/opt/local/lib/postgresql*/bin/postgres",
+)
+
+
+def _postgres_version(path: str) -> str:
+    # "postgres (PostgreSQL) 15.19 (Debian 15.19-0+deb12u1)"
+    out = binaries.run_version(path)
+    if "PostgreSQL" not in out:
+        return ""
+    return binaries.parse_version(out.split("PostgreSQL", 1)[1])
+
+
+def _explicit(binary: str) -> str:
+    p = Path(binary)
+    if p.is_dir():
+        p = p / "postgres"
+    elif p.name == "pg_config":
+        out = subprocess.run([str(p), "--bindir"], capture_output=True, text=True)
+        p = Path(out.stdout.strip()) / "postgres"
+    return str(p)
+
+
+def pgserver_bin_dir() -> Path | None:
+    """The bin folder of the pip-installed `pgserver` wheel (PostgreSQL 16), without importing it."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for loc in spec.submodule_search_locations:
+        d = Path(loc) / "pginstall" / "bin"
+        if (d / "postgres").exists():
+            return d
+    return None
+
+
+def _pg_config_bindirs() -> list[str]:
+    found = []
+    for pg_config in binaries.which_all("pg_config"):
+        out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
+        cand = Path(out.stdout.strip()) / "postgres"
+        if cand.is_file():
+            found.append(str(cand))
+    return found
+
+
+SPEC = discovery.BinarySpec(
+    engine="postgres",
+    label="PostgreSQL",
+    names=("postgres",),
+    system_globs=SYSTEM_GLOBS,
+    pip_bundles=("pgserver",),
+    version_of=_postgres_version,
+    install_hint="",  # install_hint(version): it depends on the pinned major
+    explicit=_explicit,
+    more_on_path=(_pg_config_bindirs,),
+)
+
+
+def discover(settings: ServiceSettings) -> list[Candidate]:
+    """Every PostgreSQL server binary found, in discovery order (config, PATH, system, pip)."""
+    return discovery.discover(SPEC, settings)
+
+
+PGSERVER_MAJOR = "16"  # the only major the pgserver wheel ships
+SUPPORTED_MAJORS = ("13", "14", "15", "16", "17", "18")  # PostgreSQL majors with community packages today
+
+
+def install_hint(version: str | None) -> str:
+    """How to get a PostgreSQL of ``version`` (or any): only what really provides that major."""
+    major = version.split(".")[0] if version else None
+    ways = []
+    if major in (None, PGSERVER_MAJOR):
+        ways.append(f"`pip install 'pytest-testbed[pg]'` (the pgserver wheel bundles PostgreSQL {PGSERVER_MAJOR})")
+    if major is None:
+        ways.append("your system's package (e.g. `apt install postgresql`)")
+    elif major in SUPPORTED_MAJORS:
+        ways.append(
+            f"PostgreSQL {major} from the PostgreSQL project's packages (Debian/Ubuntu: `apt install "
+            f"postgresql-{major}` after adding https://apt.postgresql.org; RHEL/Fedora: postgresql{major}-server "
+            f"from https://yum.postgresql.org; macOS: `brew install postgresql@{major}`)"
+        )
+    else:
+        return (
+            f"PostgreSQL {version} is not a major version anyone packages today (supported: "
+            f"{', '.join(SUPPORTED_MAJORS)}): pin one of those, or point [tool.testbed.postgres] binary at an "
+            "installation of your own."
+        )
+    ways.append("or set [tool.testbed.postgres] binary = '/path/to/bin'")
+    return "Install one: " + ", ".join(ways) + "."
+
+
+def choose_binary(settings: ServiceSettings) -> Candidate:
+    """The first binary of the pinned major version; a clear error when there is none."""
+    candidates = discover(settings)
+    if not candidates:
+        raise BinaryNotFoundError(
+            "no PostgreSQL server binary found. Looked in: "
+            + ", ".join(binary_sources())
+            + f" (config `binary`, PATH and pg_config, {', '.join(SYSTEM_GLOBS[:2])} ..., the pgserver wheel). "
+            + install_hint(settings.version),
+            boundary="postgres",
+        )
+    for cand in candidates:
+        if binaries.version_matches(settings.version, cand.version):
+            return cand
+    raise VersionMismatchError(
+        f"PostgreSQL {settings.version} requested, but found only:\n{binaries.describe(candidates)}\n"
+        f"{install_hint(settings.version)} Or change [tool.testbed.postgres] version to one of: "
+        f"{', '.join(sorted({c.major for c in candidates}))}.",
+        boundary="postgres",
+    )
+
+
+class PostgresServer(ManagedServer):
+    """A running PostgreSQL server owned by this process."""
+
+    engine_name = "postgres"
+    run_prefix = "pg"
+    log_name = "postgres.log"
+    stop_signal = signal.SIGINT  # fast shutdown
+    death_signal = signal.SIGINT
+    cache_layout = f"{CACHE_FORMAT}|{' '.join(INITDB_ARGS)}"
+
+    def __init__(self, settings: ServiceSettings, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        self.socket_dir: Path | None = None
+        self.shmid: int | None = None
+
+    # -- addresses ---------------------------------------------------------------------------------
+    def url(self, dbname: str = "postgres") -> str:
+        """A libpq URL over loopback TCP with the generated password (what an application uses)."""
+        return f"postgresql://{SUPERUSER}:{self.password}@{LOOPBACK}:{self.port}/{dbname}"
+
+    def socket_conninfo(self, dbname: str = "postgres") -> dict[str, Any]:
+        """Keyword arguments for psycopg.connect over the private unix socket (faster, no password)."""
+        return {"host": str(self.socket_dir), "port": self.port, "user": SUPERUSER, "dbname": dbname}
+
+    def connect(self, dbname: str = "postgres", **kwargs: Any) -> psycopg.Connection[Any]:
+        import psycopg
+
+        self.check_alive("connecting")
+        return psycopg.connect(**self.socket_conninfo(dbname), **kwargs)
+
+    # -- the lifecycle hooks -----------------------------------------------------------------------
+    def install_tree(self, binary: Candidate) -> str:
+        # initdb, lib/ and share/ are found relative to the binary: stage the whole install tree if needed.
+        return str(Path(os.path.realpath(binary.path)).parent.parent)
+
+    def new_password(self) -> str:
+        import secrets
+
+        return secrets.token_urlsafe(18)  # set on every spawn: the cached cluster never holds a usable one
+
+    def prepare(self) -> None:
+        assert self.run_dir is not None
+        self.socket_dir = self.run_dir / "sock"
+        self.socket_dir.mkdir(mode=0o700)
+        chown_tree(str(self.socket_dir), self.run_as)
+
+    def make_data_dir(self, target: Path, scratch: Path) -> None:
+        assert self.binary is not None
+        target.mkdir(mode=0o700)
+        chown_tree(str(target), self.run_as)
+        log = scratch / "initdb.log"
+        with open(log, "wb") as out:
+            kwargs: dict[str, Any] = {}
+            if self.run_as is not None:
+                kwargs.update(user=self.run_as.uid, group=self.run_as.gid, extra_groups=[])
+            rc = subprocess.run(
+                [str(Path(self.binary.path).parent / "initdb"), "-D", str(target), *INITDB_ARGS],
+                stdout=out, stderr=subprocess.STDOUT, cwd=scratch, **kwargs,
+            ).returncode
+        if rc != 0:
+            full = "No space left" in log.read_text(errors="replace")
+            from testbed.runners.process import log_tail
+
+            raise ServerStartError(
+                f"initdb failed (exit {rc}) for {self.binary.path}. Its output:\n{log_tail(log)}"
+                + (f"\n{scratch.parent} is full. {DATA_HINT}" if full else ""),
+                boundary="postgres",
+            )
+
+    def command(self, building: bool) -> tuple[list[str], Mapping[str, str] | None]:
+        assert self.binary is not None and self.data_dir is not None and self.socket_dir is not None
+        argv = [self.binary.path, "-D", str(self.data_dir), "-p", str(self.port), "-k", str(self.socket_dir),
+                "-c", f"listen_addresses={LOOPBACK}"]
+        for k, v in {**TUNED, **self.settings.options}.items():
+            argv += ["-c", f"{k}={v}"]
+        return argv, None
+
+    def ready(self) -> bool:
+        import psycopg
+
+        assert self.socket_dir is not None
+        if not (self.socket_dir / f".s.PGSQL.{self.port}").exists():
+            return False
+        with psycopg.connect(**self.socket_conninfo(), connect_timeout=2):
+            return True
+
+    def on_spawned(self) -> None:
+        self._record_shared_memory()
+        with self.connect(autocommit=True) as conn:
+            conn.execute(f"ALTER ROLE {SUPERUSER} PASSWORD '{self.password}'")
+
+    def _record_shared_memory(self) -> None:
+        # The postmaster always keeps a small SysV segment (an interlock); a SIGKILLed one leaves it behind,
+        # so the run record names it for the next run to release. postmaster.pid line 7: "<key> <shmid>".
+        assert self.data_dir is not None and self.process is not None
+        try:
+            fields = (self.data_dir / "postmaster.pid").read_text().splitlines()[6].split()
+            self.shmid = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            return
+        current_record().add_shm(self.shmid, self.process.pid)
+
+    def populate(self) -> None:
+        with self.connect(autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+
+    def finish_build(self) -> None:
+        with self.connect(autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{TEMPLATE_DB}" WITH IS_TEMPLATE true')
+            conn.execute("CHECKPOINT")
+
+    def halt(self) -> None:
+        super().halt()
+        if self.shmid is not None:
+            current_record().remove_shm(self.shmid)  # a clean shutdown releases it
+            self.shmid = None
+
+    def endpoint(self) -> PostgresEndpoint:
+        assert self.location is not None
+        return PostgresEndpoint(**self.base_endpoint_fields(), socket_dir=str(self.socket_dir),
+                                password=self.password, data_kind=self.location.kind)
+
+    def describe(self) -> Mapping[str, str]:
+        info = dict(super().describe())
+        info["engine"] = "PostgreSQL"
+        info["url"] = self.url()
+        info["data"] = f"{self.data_dir} ({self.location.kind if self.location else '?'})"
+        return info
+
+
+@contextlib.contextmanager
+def running(settings: ServiceSettings, **start_kwargs: Any) -> Iterator[PostgresServer]:
+    server = PostgresServer(settings, **start_kwargs)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+class ExistingPostgres:
+    """A PostgreSQL server testbed did not start (runner = "existing"): reached by URL, never stopped.
+
+    testbed only creates databases there (a template per migrations hash, kept for the next run, and
+    per-run worker databases it drops), and refuses to touch any database without its marker.
+    """
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        if not settings.url:
+            raise ConfigError("[tool.testbed.postgres] runner = 'existing' needs url = 'postgresql://...'.")
+        from psycopg.conninfo import conninfo_to_dict
+
+        assert isinstance(settings, SqlSettings)
+        self.settings: SqlSettings = settings
+        self.info: dict[str, Any] = conninfo_to_dict(settings.url)
+        # Per-run databases are named after a random run id and carry its owner row; the run holds an
+        # advisory lock for its lifetime, so another run (any host, any PID namespace) can tell them apart.
+        self.owner = RunOwner()
+        self.db_prefix = f"testbed_r{self.owner.run}"
+        self.version = ""
+        self.template = TEMPLATE_DB
+        self.cache_hit = False
+        self._liveness: psycopg.Connection[Any] | None = None
+
+    def connect(self, dbname: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
+        import psycopg
+
+        info = dict(self.info)
+        if dbname:
+            info["dbname"] = dbname
+        try:
+            return psycopg.connect(**info, connect_timeout=5, **kwargs)
+        except psycopg.OperationalError as exc:
+            raise ServerStartError(
+                f"cannot connect to the existing PostgreSQL at {self._where()}: {str(exc).strip()}. Check "
+                "[tool.testbed.postgres] url (or TESTBED_POSTGRES_URL), or remove runner = 'existing' to let "
+                "testbed start its own server.",
+                boundary="postgres",
+            ) from None
+
+    def _where(self) -> str:
+        return f"{self.info.get('host', 'localhost')}:{self.info.get('port', 5432)}"
+
+    def check(self) -> None:
+        """Version pin and privileges: testbed needs to create databases there."""
+        with self.connect(autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT current_setting('server_version'), rolsuper OR rolcreatedb FROM pg_roles "
+                "WHERE rolname = current_user"
+            ).fetchone()
+        assert row is not None
+        self.version = binaries.parse_version(str(row[0]))
+        if not binaries.version_matches(self.settings.version, self.version):
+            raise VersionMismatchError(
+                f"PostgreSQL {self.settings.version} requested, but the existing server at {self._where()} "
+                f"is {self.version}. Point url at a {self.settings.version} server or change "
+                "[tool.testbed.postgres] version.",
+                boundary="postgres",
+            )
+        if not row[1]:
+            raise ConfigError(
+                f"the role {self.info.get('user')!r} on {self._where()} may not create databases; testbed "
+                "needs CREATEDB (it creates a template and per-worker databases, and drops only those)."
+            )
+        # Held until stop() (or until this process dies and the server closes the connection).
+        self._liveness = self.connect(autocommit=True)
+        self._liveness.execute("SELECT pg_advisory_lock(%s, %s)", (self.owner.lock_class, self.owner.lock_key))
+
+    def endpoint(self) -> PostgresEndpoint:
+        return PostgresEndpoint(
+            host=str(self.info.get("host") or "localhost"), port=int(self.info.get("port") or 5432),
+            socket_dir="", password=str(self.info.get("password") or ""), version=self.version,
+            binary="(existing server)", source=f"existing server at {self._where()}", pid=0,
+            start_time=None, log_path="", data_kind="existing", user=str(self.info.get("user") or SUPERUSER),
+            template=self.template, db_prefix=self.db_prefix,
+            maintenance_db=str(self.info.get("dbname") or "postgres"), owner=asdict(self.owner),
+        )
+
+    def start(self, root: Path) -> ExistingPostgres:
+        """Check the server, then build (or reuse) the migrated template there; clean dead runs' databases."""
+        return prepare_existing(self, root)
+
+    def stop(self) -> None:
+        """Nothing to stop: the server is not ours. Releases the run's liveness lock."""
+        if self._liveness is not None:
+            self._liveness.close()
+            self._liveness = None
+
+    def describe(self) -> Mapping[str, str]:
+        return {
+            "engine": "PostgreSQL", "version": self.version, "binary": "(existing server)",
+            "source": f"existing server at {self._where()}", "url": self.settings.url or "",
+            "data": "the existing server's", "cache": "hit" if self.cache_hit else "built",
+        }
+
+
+@dataclass(frozen=True)
+class PostgresEndpoint(Endpoint):
+    """How to reach a server: ``url`` is its maintenance database; ``database_url(name)`` any other."""
+
+    label: ClassVar[str] = "PostgreSQL"
+    boundary: ClassVar[str] = "postgres"
+
+    socket_dir: str = ""  # "" for a server testbed did not start: TCP only
+    password: str = ""
+    data_kind: str = ""
+    user: str = SUPERUSER
+    template: str = TEMPLATE_DB
+    db_prefix: str = "testbed"  # worker databases are <db_prefix>_<worker>
+    maintenance_db: str = "postgres"
+    owner: dict[str, Any] | None = None  # a shared server's per-run databases record their owner (RunOwner)
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+    @property
+    def url(self) -> str:
+        return self.database_url(self.maintenance_db)
+
+    def database_url(self, dbname: str = "postgres") -> str:
+        """A libpq URL over TCP with the password."""
+        from urllib.parse import quote
+
+        auth = f"{quote(self.user)}:{quote(self.password)}" if self.password else quote(self.user)
+        return f"postgresql://{auth}@{self.host}:{self.port}/{dbname}"
+
+    def conninfo(self, dbname: str = "postgres") -> dict[str, Any]:
+        """psycopg.connect keyword arguments: the private unix socket, or TCP for an existing server."""
+        if self.socket_dir:
+            return {"host": self.socket_dir, "port": self.port, "user": self.user, "dbname": dbname}
+        info: dict[str, Any] = {"host": self.host, "port": self.port, "user": self.user, "dbname": dbname}
+        if self.password:
+            info["password"] = self.password
+        return info
+
+    def connect(self, dbname: str = "postgres", **kwargs: Any) -> psycopg.Connection[Any]:
+        import psycopg
+
+        self.check_alive("connecting")
+        try:
+            return psycopg.connect(**self.conninfo(dbname), **kwargs)
+        except psycopg.OperationalError:
+            self.check_alive("connecting")
+            raise
+
+
+def template_builder(settings: SqlSettings, root: Path) -> tuple[str, Callable[[PostgresServer], None]]:
+    """The cache key of the project's migrated template and the function that builds it on a fresh server."""
+    source = migration_source(settings.migrations, root)
+    key = content_key(source, settings.seed_tables)
+
+    def build(server: PostgresServer) -> None:
+        conninfo = server.socket_conninfo(TEMPLATE_DB)
+        try:
+            run_with_timeout(lambda: source.apply(server.url(TEMPLATE_DB), conninfo),
+                             timeout=settings.migration_timeout, inspect=postgres_inspector(conninfo),
+                             what=source.description)
+        except MigrationError as exc:
+            raise MigrationError(
+                f"{exc.args[0]}\nPostgreSQL's last log lines:\n{server.log_tail(10)}", boundary=exc.boundary
+            ) from None
+        install_bookkeeping(conninfo, settings.seed_tables)
+
+    return key, build
+
+
+def prepare_existing(server: ExistingPostgres, root: Path) -> ExistingPostgres:
+    """Build (or reuse) the migrated template on an existing server; clean a killed run's databases."""
+    settings = server.settings
+    server.check()
+    source = migration_source(settings.migrations, root)
+    key = content_key(source, settings.seed_tables)
+    name = f"testbed_tpl_{key[:20]}"
+    lock = int(key[:15], 16)
+    with server.connect(autocommit=True) as admin:
+        _reap_existing(server, admin)
+        admin.execute("SELECT pg_advisory_lock(%s)", (lock,))  # concurrent runs build a template once
+        try:
+            if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                server.cache_hit = True
+            else:
+                building = f"{name}_b{os.getpid()}"
+                admin.execute(f'DROP DATABASE IF EXISTS "{building}"')
+                admin.execute(f'CREATE DATABASE "{building}" TEMPLATE template0')
+                endpoint = server.endpoint()
+                try:
+                    conninfo = endpoint.conninfo(building)
+                    run_with_timeout(lambda: source.apply(endpoint.database_url(building), conninfo),
+                                     timeout=settings.migration_timeout, inspect=postgres_inspector(conninfo),
+                                     what=source.description)
+                    install_bookkeeping(endpoint.conninfo(building), settings.seed_tables)
+                except BaseException:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
+                    raise
+                admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+                admin.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true')
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(%s)", (lock,))
+    server.template = name
+    return server
+
+
+def _reap_existing(server: ExistingPostgres, admin: Any) -> list[str]:
+    """Drop the per-run databases of runs that are provably gone; returns a line per database dropped.
+
+    A database is dropped only when it carries testbed's marker and an owner row, and the owner's liveness
+    lock can be taken (the owning session is gone, on whatever host or PID namespace it ran). Anything
+    else named like testbed's, a user's database included, is left alone.
+    """
+    dropped: list[str] = []
+    rows = admin.execute(r"SELECT datname FROM pg_database WHERE datname LIKE 'testbed\_r%' AND datallowconn "
+                         "ORDER BY datname").fetchall()
+    for (datname,) in rows:
+        if datname.startswith(server.db_prefix + "_"):
+            continue
+        try:
+            with server.connect(datname, autocommit=True) as conn:
+                owner = read_owner(conn)
+        except TestbedError:
+            continue  # gone meanwhile, or not ours to enter
+        if owner is None:
+            continue
+        got = admin.execute("SELECT pg_try_advisory_lock(%s, %s)", (owner.lock_class, owner.lock_key)).fetchone()
+        if not got or not got[0]:
+            continue  # its run is alive
+        try:
+            admin.execute(f'DROP DATABASE IF EXISTS "{datname}" WITH (FORCE)')
+            dropped.append(f"dropped {datname} left by {owner.describe()}")
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(%s, %s)", (owner.lock_class, owner.lock_key))
+    return dropped
+
+
+class PostgresEngine(SqlEngine):
+    name = "postgres"
+    label = "PostgreSQL"
+    settings_class = PostgresSettings
+    endpoint_class = PostgresEndpoint
+    plugin = "testbed.plugin.sql"
+
+    def discover(self, settings: ServiceSettings) -> list[Candidate]:
+        return discover(settings)
+
+    def choose_binary(self, settings: ServiceSettings) -> Candidate:
+        return choose_binary(settings)
+
+    def start_local(self, settings: ServiceSettings, root: Path, workers: tuple[str | None, ...]) -> Running:
+        assert isinstance(settings, SqlSettings)
+        key, build = template_builder(settings, root)
+        return PostgresServer(settings, workers=workers, content_key=key, build=build).start()
+
+    def attach(self, settings: ServiceSettings, root: Path, workers: tuple[str | None, ...]) -> Running:
+        return ExistingPostgres(settings).start(root)
+
+    def worker_database(self, endpoint: Endpoint, worker_id: str, settings: ServiceSettings) -> Any:
+        from testbed.isolation.worker import WorkerDatabase
+
+        assert isinstance(endpoint, PostgresEndpoint)
+        return WorkerDatabase(endpoint, worker_id)
+
+
+ENGINE = PostgresEngine()

@@ -1,0 +1,24 @@
+"""testbed's pytest plugin (entry point ``testbed``): options, one marker, fixtures per family, the xdist
+hand-off and one terminal summary. Everything here calls testbed's library layers; nothing else.
+
+- ``options``: command-line options, the ``testbed`` marker (validated by one signature), SIGTERM.
+- ``session``: the run's settings and the servers this process uses (started here, or by the xdist
+  controller); ``xdist``: the controller's service broker and the one wire format workers receive.
+- fixtures by family: ``services`` (every engine's server, URL and client fixtures, derived from the
+  registry), ``sql`` (PostgreSQL and MariaDB/MySQL databases and isolation), ``http`` (stubs),
+  ``events`` (broker capture).
+- ``summary``: the "testbed services" section at the end of the run.
+"""
+
+from __future__ import annotations
+
+pytest_plugins = [
+    "testbed.plugin.options",
+    "testbed.plugin.session",
+    "testbed.plugin.xdist",
+    "testbed.plugin.services",
+    "testbed.plugin.sql",
+    "testbed.plugin.http",
+    "testbed.plugin.events",
+    "testbed.plugin.summary",
+]

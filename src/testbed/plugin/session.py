@@ -1,0 +1,118 @@
+"""Per-run state: the validated settings and the servers this process uses.
+
+Without pytest-xdist, the first fixture that needs an engine starts its server here (once per session);
+under xdist, workers never start servers: they ask the controller's broker (``testbed.plugin.xdist``),
+which starts each engine once for the whole run, when a selected test first needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from testbed.config import Settings, load_settings
+from testbed.errors import TestbedError, from_wire
+
+if TYPE_CHECKING:
+    from testbed.engines.base import Endpoint, Running
+
+_settings_key = pytest.StashKey[Settings]()
+_services_key = pytest.StashKey["SessionServices"]()
+
+
+def settings(config: pytest.Config) -> Settings:
+    """The project's [tool.testbed] settings (read once per run)."""
+    if _settings_key not in config.stash:
+        config.stash[_settings_key] = load_settings(Path(str(config.rootpath)))
+    return config.stash[_settings_key]
+
+
+def worker_id(config: pytest.Config) -> str | None:
+    """The xdist worker id ("gw0"), None without xdist."""
+    # From xdist's workerinput, not the env var: a pytester run inside a worker inherits the env var.
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else None
+
+
+class SessionServices:
+    """The servers of one pytest process, by engine name."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self._endpoints: dict[str, Endpoint] = {}
+        self._running: dict[str, Running] = {}
+        self._errors: dict[str, TestbedError] = {}
+        self.started: list[Mapping[str, str]] = []  # describe() of servers this process started
+
+    def endpoint(self, name: str) -> Endpoint:
+        """The server of engine ``name`` (started on first use, here or by the xdist controller)."""
+        if name in self._endpoints:
+            return self._endpoints[name]
+        if name in self._errors:  # a start that failed once fails every test that needs it, at once
+            raise self._errors[name]
+        from testbed import engines
+
+        engine = engines.get(name)
+        try:
+            broker = getattr(self.config, "workerinput", {}).get("testbed_broker")
+            if broker is not None:
+                from testbed.plugin.xdist import request_service
+
+                answer = request_service(broker, name)
+                if "error" in answer:
+                    raise from_wire(answer["error"])
+                endpoint = engine.endpoint_from_dict(answer["endpoint"])
+            else:
+                s = settings(self.config)
+                running = engine.start(s.service(name), s.root)
+                self._running[name] = running
+                self.started.append(running.describe())
+                endpoint = running.endpoint()
+        except TestbedError as exc:
+            self._errors[name] = exc
+            raise
+        self._endpoints[name] = endpoint
+        return endpoint
+
+    def worker_endpoint(self, name: str) -> Endpoint:
+        """The server as this xdist worker sees it: its own namespace (database, account, vhost)."""
+        from testbed import engines
+
+        return engines.get(name).for_worker(self.endpoint(name), worker_id(self.config))
+
+    def stop(self) -> None:
+        """Stop what this process started; let engines close what they opened here (e.g. watchers)."""
+        from testbed import engines
+
+        for name in list(self._endpoints):
+            close = getattr(engines.get(name), "close", None)
+            if close is not None:
+                close()
+        for running in reversed(list(self._running.values())):
+            running.stop()
+        self._running.clear()
+        self._endpoints.clear()
+
+
+def services(config: pytest.Config) -> SessionServices:
+    """This process's servers (the registry of what it started or was handed)."""
+    if _services_key not in config.stash:
+        config.stash[_services_key] = SessionServices(config)
+    return config.stash[_services_key]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _services_key in config.stash:
+        config.stash[_services_key].stop()
+
+
+def summary_lines(config: pytest.Config) -> list[Mapping[str, Any]]:
+    """describe() of every server this run started (the controller's, under xdist)."""
+    found = list(services(config).started) if _services_key in config.stash else []
+    from testbed.plugin.xdist import broker_started
+
+    return found + broker_started(config)

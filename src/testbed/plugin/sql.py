@@ -1,0 +1,194 @@
+"""The SQL family's fixtures: PostgreSQL (``postgres``, ``db``, ``db_session``, ``db_url``) and MariaDB/MySQL
+(``mysql_db``, ``mysql_url``): a database per xdist worker cloned from the migrated template, and per-test
+isolation by the strategy the test asks for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from testbed.config import Settings, SqlSettings
+from testbed.errors import TestbedError
+from testbed.plugin.options import isolation_for
+from testbed.plugin.session import settings, worker_id
+
+if TYPE_CHECKING:
+    from testbed.engines.mysql import MysqlEndpoint
+    from testbed.engines.postgres import PostgresEndpoint
+    from testbed.isolation.mysql import MysqlWorkerDatabase
+    from testbed.isolation.worker import TestContext, WorkerDatabase
+
+
+@pytest.fixture(scope="session")
+def testbed_settings(pytestconfig: pytest.Config) -> Settings:
+    """The project's validated [tool.testbed] settings."""
+    return settings(pytestconfig)
+
+
+def _sql_settings(config: pytest.Config, engine: str) -> SqlSettings:
+    found = settings(config).service(engine)
+    assert isinstance(found, SqlSettings)
+    return found
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------------
+
+
+class PostgresFixture:
+    """What the ``postgres`` fixture gives: the session's server and this worker's database."""
+
+    def __init__(self, endpoint: PostgresEndpoint, database: WorkerDatabase) -> None:
+        self.endpoint = endpoint
+        self.database = database
+
+    @property
+    def url(self) -> str:
+        """This worker's database (cloned from the migrated template), loopback TCP with password."""
+        return self.database.url
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+    @property
+    def server_url(self) -> str:
+        return self.endpoint.database_url("postgres")
+
+    @property
+    def version(self) -> str:
+        return self.endpoint.version
+
+    @property
+    def binary(self) -> str:
+        return self.endpoint.binary
+
+    def __repr__(self) -> str:
+        return f"<testbed postgres {self.version} at {self.endpoint.host}:{self.endpoint.port} ({self.binary})>"
+
+
+@pytest.fixture(scope="session")
+def testbed_postgres_endpoint(testbed_postgres_server: PostgresEndpoint) -> PostgresEndpoint:
+    """Alias of ``testbed_postgres_server``: the session's PostgreSQL (started here, or by the xdist controller)."""
+    return testbed_postgres_server
+
+
+@pytest.fixture(scope="session")
+def testbed_worker_database(
+    pytestconfig: pytest.Config, testbed_postgres_server: PostgresEndpoint
+) -> Iterator[WorkerDatabase]:
+    """This worker's own database, cloned from the template."""
+    from testbed.isolation.worker import WorkerDatabase
+
+    database = WorkerDatabase(testbed_postgres_server, worker_id(pytestconfig) or "main")
+    yield database
+    database.close()
+
+
+@pytest.fixture(scope="session")
+def postgres(testbed_postgres_server: PostgresEndpoint, testbed_worker_database: WorkerDatabase) -> PostgresFixture:
+    """The session's PostgreSQL: ``url`` (this worker's database), ``version``, ``binary``."""
+    return PostgresFixture(testbed_postgres_server, testbed_worker_database)
+
+
+@pytest.fixture
+def testbed_isolation(request: pytest.FixtureRequest, testbed_worker_database: WorkerDatabase) -> Iterator[TestContext]:
+    """Per-test database isolation by the test's strategy; fails the test if it leaked."""
+    configured = _sql_settings(request.config, "postgres")
+    strategy, leak_check = isolation_for(request, configured.isolation, configured.leak_check)
+    ctx = testbed_worker_database.begin(request.node.nodeid, strategy, leak_check)
+    yield ctx
+    testbed_worker_database.end(ctx)
+
+
+@pytest.fixture
+def db(testbed_isolation: TestContext) -> Any:
+    """A psycopg 3 connection to the test's database; its work is undone after the test."""
+    return testbed_isolation.connection
+
+
+@pytest.fixture
+def db_session(testbed_isolation: TestContext, testbed_worker_database: WorkerDatabase) -> Iterator[Any]:
+    """A SQLAlchemy 2 Session on the test's database; ``commit()`` is allowed and undone after the test.
+
+    testbed.factories persist through it while the test runs.
+    """
+    from testbed.factories import bound_to
+
+    ctx = testbed_isolation
+    if ctx.strategy == "rollback":
+        session = testbed_worker_database.session_factory().open()
+    else:
+        from sqlalchemy import create_engine
+        from sqlalchemy.orm import Session
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(ctx.url.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=NullPool)
+        ctx.engines.append(engine)
+        session = Session(bind=engine)
+    ctx.sessions.append(session)
+    with bound_to(session):
+        yield session
+
+
+@pytest.fixture
+def db_url(testbed_isolation: TestContext) -> str:
+    """URL of the test's database, for an application that opens its own connections."""
+    return testbed_isolation.url
+
+
+@pytest.fixture
+def postgres_url(db_url: str) -> str:
+    """Alias of ``db_url``."""
+    return db_url
+
+
+# -- MariaDB / MySQL ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def testbed_mysql_database(
+    pytestconfig: pytest.Config, testbed_mysql_server: MysqlEndpoint
+) -> Iterator[MysqlWorkerDatabase]:
+    """This worker's database (``testbed_gw0``, ``testbed_main``), copied from the migrated template."""
+    from testbed.isolation.mysql import MysqlWorkerDatabase
+
+    seeds = _sql_settings(pytestconfig, "mysql").seed_tables
+    database = MysqlWorkerDatabase(testbed_mysql_server, worker_id(pytestconfig) or "main", seeds).setup()
+    yield database
+    database.close()
+
+
+@pytest.fixture
+def testbed_mysql_isolation(
+    request: pytest.FixtureRequest, testbed_mysql_database: MysqlWorkerDatabase
+) -> Iterator[Any]:
+    """Per-test MariaDB/MySQL isolation by the test's strategy; fails the test if it broke isolation."""
+    configured = _sql_settings(request.config, "mysql")
+    strategy, leak_check = isolation_for(request, configured.isolation, configured.leak_check)
+    try:
+        ctx = testbed_mysql_database.begin(request.node.nodeid, strategy, leak_check)
+    except TestbedError as exc:
+        pytest.fail(f"{type(exc).__name__}: {exc}", pytrace=False)  # the message says it all; no frames of ours
+    yield ctx
+    try:
+        testbed_mysql_database.end(ctx)
+    except TestbedError as exc:
+        pytest.fail(f"{type(exc).__name__}: {exc}", pytrace=False)
+
+
+@pytest.fixture
+def mysql_db(testbed_mysql_isolation: Any) -> Any:
+    """A PyMySQL connection to the test's database; its work is undone after the test.
+
+    Isolation: ``@pytest.mark.testbed(isolation=...)``, else [tool.testbed.mysql] isolation ("rollback").
+    """
+    return testbed_mysql_isolation.connection
+
+
+@pytest.fixture
+def mysql_url(testbed_mysql_isolation: Any) -> str:
+    """``mysql://root:<password>@127.0.0.1:<port>/<db>``: the test's database, for the application's own pool."""
+    return str(testbed_mysql_isolation.url)

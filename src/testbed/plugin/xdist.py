@@ -1,0 +1,171 @@
+"""pytest-xdist: one server per engine for the whole run, started by the controller when a worker first
+needs it; workers never start servers of their own.
+
+The controller runs a small broker on a unix socket in a private folder; its address is in every
+worker's ``workerinput``. A worker asks for an engine by name and gets the server's endpoint, or the
+error its start raised, in one wire format (``testbed.errors.to_wire``): so a selected test needs an
+engine before it starts, a run that selects only unit tests starts nothing, and a server that could not
+start fails the tests that need it with its message instead of crashing xdist.
+
+Each server is started and stopped on a thread of its own that lives for the whole run: a server's
+parent-death signal fires when the thread that started it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from testbed.errors import ServerStartError, TestbedError, to_wire
+
+_broker_key = pytest.StashKey["ServiceBroker"]()
+WORKERINPUT = "testbed_broker"
+
+
+class ServiceBroker:
+    """Starts each engine's server once, on request, for every worker of the run."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from testbed.engines.base import worker_ids
+        from testbed.plugin.session import settings
+
+        self.settings = settings(config)
+        count = len(getattr(config.option, "tx", None) or []) or 1
+        self.workers = worker_ids(count)
+        self.folder = tempfile.mkdtemp(prefix="testbed-broker-")  # 0700: only this user can connect
+        self.address = os.path.join(self.folder, "broker.sock")
+        self.token = secrets.token_hex(16)
+        self.started: list[Mapping[str, str]] = []
+        self._answers: dict[str, dict[str, Any]] = {}
+        self._ready: dict[str, threading.Event] = {}
+        self._owners: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._socket.bind(self.address)
+        self._socket.listen(64)
+        self._accepting = threading.Thread(target=self._accept, name="testbed-broker", daemon=True)
+        self._accepting.start()
+
+    # -- the socket ----------------------------------------------------------------------------------
+    def _accept(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._socket.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), name="testbed-broker-request", daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rwb") as stream:
+            try:
+                request = json.loads(stream.readline())
+                if request.get("token") != self.token:
+                    answer: dict[str, Any] = {"error": to_wire(TestbedError("bad broker token", boundary="xdist"))}
+                else:
+                    answer = self.acquire(str(request["engine"]))
+            except (ValueError, KeyError) as exc:
+                answer = {"error": to_wire(TestbedError(f"bad broker request: {exc}", boundary="xdist"))}
+            stream.write(json.dumps(answer).encode() + b"\n")
+            stream.flush()
+
+    # -- servers -------------------------------------------------------------------------------------
+    def acquire(self, name: str) -> dict[str, Any]:
+        """The answer for engine ``name``: {"endpoint": ...} or {"error": ...}; starts it on first request."""
+        with self._lock:
+            ready = self._ready.get(name)
+            if ready is None:
+                ready = self._ready[name] = threading.Event()
+                owner = threading.Thread(target=self._own, args=(name, ready), name=f"testbed-{name}", daemon=True)
+                self._owners.append(owner)
+                owner.start()
+        ready.wait()
+        return self._answers[name]
+
+    def _own(self, name: str, ready: threading.Event) -> None:
+        from testbed import engines
+
+        running = None
+        try:
+            engine = engines.get(name)
+            running = engine.start(self.settings.service(name), self.settings.root, self.workers)
+            self._answers[name] = {"endpoint": running.endpoint().to_dict()}
+            self.started.append(running.describe())
+        except TestbedError as exc:
+            self._answers[name] = {"error": to_wire(exc)}
+        except Exception as exc:  # a bug of ours must still reach the tests, not hang them
+            self._answers[name] = {"error": to_wire(ServerStartError(f"{type(exc).__name__}: {exc}", boundary=name))}
+        finally:
+            ready.set()
+        self._stopping.wait()
+        if running is not None:
+            running.stop()
+
+    def close(self) -> None:
+        """Stop every server (each on the thread that started it) and the broker."""
+        self._stopping.set()
+        try:
+            self._socket.close()
+        except OSError:
+            pass
+        for owner in self._owners:
+            owner.join(60)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def request_service(broker: Mapping[str, str], name: str, timeout: float = 900.0) -> dict[str, Any]:
+    """Worker side: ask the controller's broker for engine ``name``."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(broker["address"])
+            sock.sendall(json.dumps({"engine": name, "token": broker["token"]}).encode() + b"\n")
+            with sock.makefile("rb") as stream:
+                line = stream.readline()
+    except OSError as exc:
+        raise ServerStartError(
+            f"could not reach the xdist controller's service broker at {broker.get('address')} ({exc}); workers "
+            "never start servers of their own.", boundary="xdist") from None
+    answer: dict[str, Any] = json.loads(line)
+    return answer
+
+
+class XdistHooks:
+    """Registered only when pytest-xdist is active, on the controller."""
+
+    @pytest.hookimpl
+    def pytest_configure_node(self, node: Any) -> None:
+        config = node.config
+        if _broker_key not in config.stash:
+            config.stash[_broker_key] = ServiceBroker(config)
+        broker = config.stash[_broker_key]
+        node.workerinput[WORKERINPUT] = {"address": broker.address, "token": broker.token}
+
+
+def broker_started(config: pytest.Config) -> list[Mapping[str, str]]:
+    """What the controller's broker started (for the summary)."""
+    broker = config.stash.get(_broker_key, None)
+    return list(broker.started) if broker is not None else []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput") and config.pluginmanager.hasplugin("xdist") \
+            and not config.pluginmanager.has_plugin("testbed-xdist"):
+        config.pluginmanager.register(XdistHooks(), "testbed-xdist")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    broker = config.stash.get(_broker_key, None)
+    if broker is not None:
+        broker.close()
+        del config.stash[_broker_key]
