@@ -16,6 +16,12 @@ def test_doctor_says_what_it_found_and_would_use(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "data dirs:" in out.stdout and ("tmpfs" in out.stdout or "disk" in out.stdout)
     assert "would use:" in out.stdout and "(16." in out.stdout
+    # every engine of the registry, each with what it would run and as whom
+    for label in ("PostgreSQL [postgres]", "MariaDB/MySQL [mysql]", "Redis [redis]", "NATS [nats]",
+                  "RabbitMQ [rabbitmq]"):
+        assert label in out.stdout, out.stdout
+    assert out.stdout.count("would use:") >= 5
+    assert "servers run as:" in out.stdout and "cache:" in out.stdout and "stale runs:" in out.stdout
 
 
 def test_up_prints_url_and_stops_on_sigterm(tmp_path: Path) -> None:
