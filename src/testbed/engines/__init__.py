@@ -29,6 +29,7 @@ BUILT_IN = {
     "redis": "testbed.engines.redis:ENGINE",
     "nats": "testbed.engines.nats:ENGINE",
     "rabbitmq": "testbed.engines.rabbitmq:ENGINE",
+    "s3": "testbed.engines.s3:ENGINE",
 }
 ENTRY_POINT_GROUP = "testbed.engines"
 
