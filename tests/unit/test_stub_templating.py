@@ -72,3 +72,34 @@ def test_unknown_helper_is_named() -> None:
         render("{{soapXPath request.body '/a'}}", REQUEST)
     with pytest.raises(UnsupportedTemplateHelperError, match="never closed"):
         render("{{#if x}}open", REQUEST)
+
+
+@pytest.mark.parametrize(
+    ("template", "words"),
+    [
+        ("{{range 1 100000000}}", ["range 1 100000000", "100,000,000 elements", "limit of 100,000"]),
+        ("{{randomValue length=100000000}}", ["randomValue length", "limit of 10,000,000 characters"]),
+        (
+            "{{#each (range 1 1000)}}{{#each (range 1 1000)}}{{/each}}{{/each}}",
+            ["{{#each}}", "loop iterations", "limit of 100,000"],
+        ),
+        (
+            "{{#each (range 1 100)}}{{randomValue length=200000}}{{/each}}",
+            ["rendered output", "limit of 10,000,000 characters"],
+        ),
+    ],
+)
+def test_runaway_templates_stop_at_a_named_limit(template: str, words: list[str]) -> None:
+    from testbed.stubs.errors import TemplateLimitError
+
+    with pytest.raises(TemplateLimitError) as info:
+        render(template, REQUEST)
+    for w in words:
+        assert w in str(info.value)
+
+
+def test_a_helper_that_fails_on_its_arguments_names_itself() -> None:
+    from testbed.stubs.errors import StubError
+
+    with pytest.raises(StubError, match="helper 'math' failed"):
+        render("{{math 1 '/' 0}}", REQUEST)

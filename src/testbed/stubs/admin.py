@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from testbed.stubs import bounded_json
 from testbed.stubs.errors import InvalidStubError
 from testbed.stubs.files import body_file, parse_mapping_document, save_mapping
 from testbed.stubs.journal import ServeEvent
@@ -53,8 +54,8 @@ def _body_json(request: Request) -> Any:
     if not text:
         return {}
     try:
-        return json.loads(text)
-    except ValueError as exc:
+        return bounded_json.loads(text)
+    except ValueError as exc:  # JsonTooDeepError included: a 422, never a RecursionError
         raise InvalidStubError(str(exc)) from exc
 
 

@@ -8,12 +8,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from testbed.stubs.errors import InvalidStubError
+from testbed.stubs.errors import InvalidStubError, check_known_keys
 from testbed.stubs.matching import RequestPattern, parse_request_pattern
 from testbed.stubs.responses import ResponseDefinition, parse_response
 
 DEFAULT_PRIORITY = 5
 STARTED = "Started"
+# The keys WireMock 3's StubMapping accepts; any other is refused, as WireMock does (422).
+MAPPING_KEYS = frozenset(
+    {
+        "id",
+        "uuid",
+        "name",
+        "request",
+        "response",
+        "persistent",
+        "priority",
+        "scenarioName",
+        "requiredScenarioState",
+        "newScenarioState",
+        "postServeActions",
+        "serveEventListeners",
+        "metadata",
+        "insertionIndex",
+        "$schema",
+    }
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +76,7 @@ def parse_mapping(obj: Any, *, source: str | None = None, pointer: str = "") -> 
     try:
         if not isinstance(obj, dict):
             raise InvalidStubError("a stub mapping must be a JSON object", pointer)
+        check_known_keys(obj, MAPPING_KEYS, pointer, "stub mapping")
         mapping_id = obj.get("id") or obj.get("uuid") or str(uuid.uuid4())
         try:
             mapping_id = str(uuid.UUID(str(mapping_id)))

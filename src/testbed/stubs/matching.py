@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from testbed.stubs.errors import InvalidStubError
+from testbed.stubs.errors import InvalidStubError, check_known_keys
 from testbed.stubs.operators import (
     BinaryEqualTo,
     EqualTo,
@@ -27,6 +27,28 @@ from testbed.stubs.operators import (
 from testbed.stubs.request import Part, Request
 
 URL_KEYS = ("url", "urlPattern", "urlPath", "urlPathPattern", "urlPathTemplate")
+# The keys WireMock 3's RequestPattern accepts; any other is refused, as WireMock does (422).
+REQUEST_KEYS = frozenset(
+    {
+        *URL_KEYS,
+        "method",
+        "headers",
+        "pathParameters",
+        "queryParameters",
+        "formParameters",
+        "cookies",
+        "basicAuth",
+        "basicAuthCredentials",
+        "bodyPatterns",
+        "multipartPatterns",
+        "customMatcher",
+        "scheme",
+        "host",
+        "port",
+        "clientIp",
+        "name",
+    }
+)
 
 # Weights WireMock gives the parts of a request when it ranks near misses: the URL dominates.
 URL_WEIGHT = 10.0
@@ -324,6 +346,7 @@ def parse_request_pattern(obj: Any, pointer: str = "/request") -> RequestPattern
     """A RequestPattern from WireMock JSON; InvalidStubError names the JSON pointer of a bad field."""
     if not isinstance(obj, dict):
         raise InvalidStubError("the request pattern must be a JSON object", pointer)
+    check_known_keys(obj, REQUEST_KEYS, pointer, "request pattern")
     url_keys = [k for k in URL_KEYS if obj.get(k) is not None]
     if len(url_keys) > 1:
         raise InvalidStubError(

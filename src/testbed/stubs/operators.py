@@ -18,6 +18,7 @@ from email.utils import parsedate_to_datetime
 from functools import cached_property, lru_cache
 from typing import Any
 
+from testbed.stubs import bounded_json
 from testbed.stubs.errors import InvalidStubError
 
 JsonObj = dict[str, Any]
@@ -247,7 +248,7 @@ def _parse_json(text: str | None) -> Any:
     if text is None:
         return _MISSING
     try:
-        return json.loads(text)
+        return bounded_json.loads(text)
     except ValueError:
         return _MISSING
 
@@ -891,7 +892,7 @@ def _json_value(obj: Mapping[str, Any], key: str, pointer: str) -> tuple[Any, bo
     v = obj[key]
     if isinstance(v, str):
         try:
-            return json.loads(v), True
+            return bounded_json.loads(v), True
         except ValueError as exc:
             raise InvalidStubError(f"{key} is not valid JSON: {exc}", pointer) from exc
     return v, False

@@ -588,10 +588,14 @@ class StubServer:
 
                 detail = "".join(traceback.format_exception(exc))
                 self.errors.append(f"{method} {target}: {detail}")
+                print(f"testbed stub server: {method} {target} failed:\n{detail}", file=sys.stderr)
+                # The client gets what failed, not our stack: the traceback goes to the test (errors) and
+                # to stderr, where a report of the bug can pick it up.
                 reply = Reply(
                     500,
                     [("Content-Type", "text/plain;charset=UTF-8")],
-                    f"testbed stub server error:\n{detail}".encode(),
+                    f"testbed stub server error while answering {method} {target}: {type(exc).__name__}: "
+                    f"{exc}\nThis is a testbed bug; the traceback is on the server's stderr."[:4000].encode(),
                 )
             if reply.fault is not None:
                 if reply.delay_ms:

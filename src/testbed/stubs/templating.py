@@ -21,7 +21,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, unquote
 
-from testbed.stubs.errors import UnsupportedTemplateHelperError
+from testbed.stubs import bounded_json
+from testbed.stubs.errors import StubError, TemplateLimitError, UnsupportedTemplateHelperError
 from testbed.stubs.operators import (
     _add_offset,
     compile_jsonpath,
@@ -29,6 +30,28 @@ from testbed.stubs.operators import (
     parse_datetime,
 )
 from testbed.stubs.request import Request
+
+# --- resource limits ---------------------------------------------------------------------------------
+# The admin API is unauthenticated and a template is code: without bounds, `{{range 1 100000000}}` or
+# `randomValue length=100000000` grows the server by gigabytes. Over a bound the response is a 500 naming
+# the helper and the limit.
+MAX_OUTPUT_CHARS = 10_000_000  # one rendered template (a body, a header, a file name)
+MAX_ITERATIONS = 100_000  # block iterations ({{#each}}) in one render, nested loops included
+MAX_ITEMS = 100_000  # elements a helper may build (range, array)
+
+
+def _over_limit(what: str, asked: int, limit: int, unit: str) -> TemplateLimitError:
+    return TemplateLimitError(
+        f"response template: {what} asks for {asked:,} {unit}, over testbed's limit of {limit:,} {unit} "
+        "per template (a bound that keeps a runaway template from exhausting the server); ask for less"
+    )
+
+
+def _check_size(what: str, asked: int, limit: int = MAX_OUTPUT_CHARS, unit: str = "characters") -> int:
+    if asked > limit:
+        raise _over_limit(what, asked, limit, unit)
+    return asked
+
 
 # --- the request model -------------------------------------------------------------------------------
 
@@ -368,15 +391,28 @@ class Renderer:
 
     def __init__(self, root: Mapping[str, Any]) -> None:
         self.root = dict(root)
+        self.output_chars = 0  # text emitted so far (leaves only: a block's text is counted once)
+        self.iterations = 0
+
+    def _emit(self, text: str) -> str:
+        self.output_chars += len(text)
+        if self.output_chars > MAX_OUTPUT_CHARS:
+            raise _over_limit("the rendered output", self.output_chars, MAX_OUTPUT_CHARS, "characters")
+        return text
+
+    def _iterate(self, name: str, count: int) -> None:
+        self.iterations += count
+        if self.iterations > MAX_ITERATIONS:
+            raise _over_limit(f"{{{{#{name}}}}}", self.iterations, MAX_ITERATIONS, "loop iterations")
 
     def render(self, nodes: Sequence[Any], scope: Scope) -> str:
         out: list[str] = []
         for node in nodes:
             if isinstance(node, Text):
-                out.append(node.text)
+                out.append(self._emit(node.text))
             elif isinstance(node, Mustache):
                 text = to_text(self.eval_expr(node.expr, scope, top=True))
-                out.append(text)  # WireMock 3 configures Handlebars without HTML escaping
+                out.append(self._emit(text))  # WireMock 3 configures Handlebars without HTML escaping
             else:
                 out.append(self.block(node, scope))
         return "".join(out)
@@ -416,7 +452,7 @@ class Renderer:
         if isinstance(head, Path) and len(head.parts) == 1 and head.raw in HELPERS:
             args = [self.resolve(a, scope) for a in expr.args]
             hash_args = {k: self.resolve(v, scope) for k, v in expr.hash.items()}
-            return HELPERS[head.raw](args, hash_args)
+            return call_helper(head.raw, args, hash_args)
         if isinstance(head, Path) and (expr.args or expr.hash) and len(head.parts) == 1:
             raise UnsupportedTemplateHelperError(
                 f"response template uses the Handlebars helper {head.raw!r}, which testbed does not support. "
@@ -454,6 +490,7 @@ class Renderer:
                 items = []
             if not items:
                 return self.render(node.inverse, scope)
+            self._iterate(name, len(items))
             out = []
             for i, (key, item) in enumerate(items):
                 data = {"index": i, "key": key, "first": i == 0, "last": i == len(items) - 1}
@@ -462,7 +499,7 @@ class Renderer:
         if name in HELPERS:  # block form of a comparison helper: {{#eq a b}}yes{{else}}no{{/eq}}
             args = [self.resolve(a, scope) for a in [node.expr.name, *node.expr.args]]
             hash_args = {k: self.resolve(v, scope) for k, v in node.expr.hash.items()}
-            result = HELPERS[name](args, hash_args)
+            result = call_helper(name, args, hash_args)
             return self.render(node.body if _truthy(result) else node.inverse, scope)
         raise UnsupportedTemplateHelperError(
             f"response template uses the block helper {{{{#{name}}}}}, which testbed does not support. "
@@ -499,7 +536,8 @@ def _random_value(args: list[Any], kw: dict[str, Any]) -> Any:
             f"randomValue type={kind!r} is not supported; use one of "
             f"{', '.join([*_RANDOM_ALPHABETS, 'UUID'])}"
         )
-    value = "".join(random.choice(alphabet) for _ in range(int(kw.get("length", 36))))
+    length = _check_size("randomValue length", int(kw.get("length", 36)))
+    value = "".join(random.choices(alphabet, k=length))
     return value.upper() if kw.get("uppercase") else value
 
 
@@ -553,7 +591,7 @@ def _json_path(args: list[Any], kw: dict[str, Any]) -> Any:
     doc = args[0]
     if isinstance(doc, str):
         try:
-            doc = json.loads(doc)
+            doc = bounded_json.loads(doc)
         except ValueError:
             return kw.get("default", "")
     found = compile_jsonpath(str(args[1]))(doc)
@@ -673,7 +711,7 @@ def _xpath(args: list[Any], kw: dict[str, Any]) -> Any:
 
 
 def _parse_json(args: list[Any], kw: dict[str, Any]) -> Any:
-    return json.loads(to_text(args[0])) if args else None
+    return bounded_json.loads(to_text(args[0])) if args else None
 
 
 def jackson_pretty(value: Any, indent: int = 0) -> str:
@@ -696,7 +734,7 @@ def _json_arg(value: Any) -> Any:
         return value.value
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return bounded_json.loads(value)
         except ValueError:
             return value
     return value
@@ -739,6 +777,7 @@ def _val(args: list[Any], kw: dict[str, Any]) -> Any:
 
 def _range(args: list[Any], kw: dict[str, Any]) -> Any:
     lo, hi = int(_num(args[0])), int(_num(args[1]))
+    _check_size(f"range {lo} {hi}", hi - lo + 1, MAX_ITEMS, "elements")
     return list(range(lo, hi + 1))
 
 
@@ -854,6 +893,16 @@ UNSUPPORTED = frozenset(
         "fileContent",
     }
 )
+
+
+def call_helper(name: str, args: list[Any], hash_args: dict[str, Any]) -> Any:
+    """Run one helper; a failure inside it becomes a StubError naming the helper (never a traceback)."""
+    try:
+        return HELPERS[name](args, hash_args)
+    except StubError:
+        raise
+    except Exception as exc:  # bad arguments from a template: the user's input, reported as such
+        raise StubError(f"response template: helper {name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
 def render(

@@ -22,7 +22,10 @@ class TlsMaterial:
         if self.owned_dir is not None:
             import shutil
 
+            from testbed.runners.reaper import current_record
+
             shutil.rmtree(self.owned_dir, ignore_errors=True)
+            current_record().remove_path(self.owned_dir)
 
     def client_context(self) -> ssl.SSLContext:
         """An SSL context that trusts only this CA."""
@@ -37,7 +40,13 @@ def make_tls(directory: Path | None = None) -> TlsMaterial:
     cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     cert.configure_cert(context)
-    owned = Path(tempfile.mkdtemp(prefix="testbed-stub-tls-")) if directory is None else None
+    owned = None
+    if directory is None:
+        from testbed.runners.reaper import current_record
+
+        owned = Path(tempfile.mkdtemp(prefix="testbed-stub-tls-"))
+        # Recorded, so that if this process is SIGKILLed the next run's reaper removes the folder.
+        current_record().add_path(owned)
     folder = directory or owned
     assert folder is not None
     bundle = folder / "testbed-stub-ca.pem"
