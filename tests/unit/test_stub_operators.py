@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from testbed.stubs.errors import InvalidStubError
+from testbed.stubs.json_operators import json_differences
 from testbed.stubs.operators import (
-    json_differences,
     levenshtein_ratio,
     parse_multi_value_pattern,
     parse_value_pattern,

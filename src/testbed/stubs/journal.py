@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from testbed.stubs.ids import new_id
 from testbed.stubs.mapping import StubMapping
 from testbed.stubs.request import Request
 
@@ -31,7 +31,7 @@ class ServeEvent:
     request: Request
     stub: StubMapping | None
     response: ServedResponse
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=new_id)
     serve_ms: float = 0.0
 
     @property

@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
-from email.utils import formatdate
 from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from testbed.stubs.ids import new_id
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Request:
     port: int = 0
     client_ip: str = "127.0.0.1"
     protocol: str = "HTTP/1.1"
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=new_id)
     logged_at: float = field(default_factory=time.time)
 
     @cached_property
@@ -152,7 +152,7 @@ class Request:
             "scheme": self.scheme,
             "host": self.host,
             "port": self.port,
-            "loggedDateString": formatdate(self.logged_at, usegmt=True),
+            "loggedDateString": _http_date(self.logged_at),
             "queryParams": {k: {"key": k, "values": v} for k, v in self.query.items()},
             "formParams": {k: {"key": k, "values": v} for k, v in self.form.items()},
         }
@@ -180,3 +180,9 @@ class Request:
             headers=tuple(headers),
             body=body,
         )
+
+
+def _http_date(timestamp: float) -> str:
+    from email.utils import formatdate  # only the admin API's journal needs it
+
+    return formatdate(timestamp, usegmt=True)

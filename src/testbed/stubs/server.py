@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -51,7 +50,31 @@ _HOP_BY_HOP = frozenset(
 )
 
 
+# The phrases of http.HTTPStatus for the usual codes: importing http (an enum of 60 members) is a
+# measurable share of the standalone server's start; rarer codes still ask it.
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    302: "Found",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    422: "Unprocessable Entity",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
 def _reason(status: int) -> str:
+    phrase = _REASONS.get(status)
+    if phrase is not None:
+        return phrase
+    from http import HTTPStatus
+
     try:
         return HTTPStatus(status).phrase
     except ValueError:

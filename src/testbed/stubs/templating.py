@@ -12,7 +12,6 @@ import json
 import random
 import re
 import string
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,13 +21,10 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from testbed.stubs import bounded_json
+from testbed.stubs.dates import _add_offset, java_date_format_to_strftime, parse_datetime
 from testbed.stubs.errors import StubError, TemplateLimitError, UnsupportedTemplateHelperError
-from testbed.stubs.operators import (
-    _add_offset,
-    compile_jsonpath,
-    java_date_format_to_strftime,
-    parse_datetime,
-)
+from testbed.stubs.ids import new_id
+from testbed.stubs.jsonpath import compile_jsonpath
 from testbed.stubs.request import Request
 
 # --- resource limits ---------------------------------------------------------------------------------
@@ -529,7 +525,7 @@ _RANDOM_ALPHABETS = {
 def _random_value(args: list[Any], kw: dict[str, Any]) -> Any:
     kind = str(kw.get("type", "ALPHANUMERIC")).upper()
     if kind == "UUID":
-        return str(uuid.uuid4())
+        return new_id()
     alphabet = _RANDOM_ALPHABETS.get(kind)
     if alphabet is None:
         raise UnsupportedTemplateHelperError(
@@ -701,7 +697,7 @@ def _regex_extract(args: list[Any], kw: dict[str, Any]) -> Any:
 def _xpath(args: list[Any], kw: dict[str, Any]) -> Any:
     from lxml import etree
 
-    from testbed.stubs.operators import _xml_parse, _xpath_text
+    from testbed.stubs.xml_operators import _xml_parse, _xpath_text
 
     doc = _xml_parse(to_text(args[0]))
     result = etree.XPath(str(args[1]))(doc)

@@ -415,3 +415,25 @@ def test_sigkilled_standalone_server_leaves_its_tls_folder_to_the_next_run(
     assert not tls_dir.exists()
     assert any(str(tls_dir) in line for line in cleaned)
     assert os.listdir(tmp_path / "runs") == []
+
+
+def test_serving_plain_stubs_imports_no_xml_jsonpath_or_templating(tmp_path: Path) -> None:
+    """The standalone server's start is mostly imports: what plain stubs do not use stays unimported."""
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "mappings" / "a.json").write_text(
+        json.dumps({"request": {"method": "GET", "urlPath": "/a", "headers": {"X": {"equalTo": "1"}}},
+                    "response": {"jsonBody": {"ok": 1}}})
+    )
+    script = f"""
+import sys, urllib.request
+import testbed.stubs.__main__
+from testbed.stubs.server import StubServer
+with StubServer(root_dir={str(tmp_path)!r}) as s:
+    req = urllib.request.Request(s.url + "/a", headers={{"X": "1"}})
+    assert urllib.request.urlopen(req).read() == b'{{"ok":1}}'
+lazy = ["lxml", "jsonpath_ng", "jsonschema", "testbed.stubs.templating", "testbed.stubs.json_operators",
+        "testbed.stubs.xml_operators", "testbed.stubs.dates", "testbed.stubs.admin", "testbed.stubs.near_miss"]
+print([m for m in lazy if m in sys.modules])
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
