@@ -22,8 +22,7 @@ class JsonTooDeepError(ValueError):
     def __init__(self, depth: int) -> None:
         self.depth = depth
         super().__init__(
-            f"JSON nesting depth ({depth}) exceeds the maximum allowed ({MAX_DEPTH}): "
-            "flatten the document"
+            f"JSON nesting depth ({depth}) exceeds the maximum allowed ({MAX_DEPTH}): flatten the document"
         )
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from testbed.stubs import bounded_json
 from testbed.stubs.errors import InvalidStubError
-from testbed.stubs.jsonpath import compile_jsonpath
-from testbed.stubs.operators import ValuePattern, bool_option, parse_value_pattern
+from testbed.stubs.java_text import value_text
+from testbed.stubs.jsonpath import JsonPath, JsonPathError, PathNotFound, compile_jsonpath
+from testbed.stubs.operators import Absent, ValuePattern, bool_option, parse_value_pattern
 
 JsonObj = dict[str, Any]
 
@@ -50,18 +51,12 @@ def json_differences(
         if placeholder in ("ignore}", "ignore-element}"):
             return []
         if placeholder == "any-string}":
-            return (
-                [] if isinstance(actual, str) else [f"{path}: expected any string, got {json.dumps(actual)}"]
-            )
+            return [] if isinstance(actual, str) else [f"{path}: expected any string, got {json.dumps(actual)}"]
         if placeholder == "any-number}":
             ok = isinstance(actual, int | float) and not isinstance(actual, bool)
             return [] if ok else [f"{path}: expected any number, got {json.dumps(actual)}"]
         if placeholder == "any-boolean}":
-            return (
-                []
-                if isinstance(actual, bool)
-                else [f"{path}: expected any boolean, got {json.dumps(actual)}"]
-            )
+            return [] if isinstance(actual, bool) else [f"{path}: expected any boolean, got {json.dumps(actual)}"]
         if placeholder.startswith("regex}"):
             regex = placeholder[len("regex}") :]
             ok = isinstance(actual, str) and re.fullmatch(regex, actual) is not None
@@ -115,9 +110,7 @@ def _array_differences(
     used: set[int] = set()
     for i, e in enumerate(wanted):
         for j, a in enumerate(actual):
-            if j not in used and not json_differences(
-                e, a, ignore_array_order=True, ignore_extra=ignore_extra
-            ):
+            if j not in used and not json_differences(e, a, ignore_array_order=True, ignore_extra=ignore_extra):
                 used.add(j)
                 break
         else:
@@ -172,48 +165,57 @@ class EqualToJson(ValuePattern):
         return json.dumps(self.value, indent=2)
 
 
-def _jsonpath_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
-
-
 @dataclass(frozen=True)
 class MatchesJsonPath(ValuePattern):
+    """WireMock's matchesJsonPath: Jayway's read, then WireMock's rules for what counts as found."""
+
     expression: str
     sub: ValuePattern | None = None
     operator = "matchesJsonPath"
 
     @cached_property
-    def _find(self) -> Callable[[Any], list[Any]]:
+    def _path(self) -> JsonPath:
         return compile_jsonpath(self.expression)
 
-    def _results(self, value: str | None) -> list[Any] | None:
+    def _read(self, value: str | None) -> Any:
+        """The expression's value on the document; raises JsonPathError when WireMock sees no match."""
+        if value is None or value.strip().startswith("<"):  # WireMock does not even try XML
+            raise JsonPathError("not JSON")
         doc = _parse_json(value)
         if doc is _MISSING:
-            return None
-        try:
-            return self._find(doc)
-        except Exception:  # a type error inside a filter on this document: no match, like Jayway
-            return None
+            raise JsonPathError("not JSON")
+        return self._path.read(doc)
 
     def matches(self, value: str | None) -> bool:
-        results = self._results(value)
-        if results is None:
-            return False
         if self.sub is None:
-            return any(r is not None and r != [] for r in results)
-        if not results:
-            return self.sub.matches(None)
-        if len(results) > 1 and isinstance(self.sub, EqualToJson):
-            return self.sub.matches(json.dumps(results))
-        return any(self.sub.matches(_jsonpath_text(r)) for r in results)
+            try:
+                found = self._read(value)
+            except JsonPathError:
+                return False
+            if isinstance(found, list | dict):
+                return bool(found) or self._path.definite
+            return found is not None
+        try:
+            texts = self.expression_result(value)
+        except JsonPathError:
+            return False
+        if not texts and isinstance(self.sub, Absent):
+            texts = [None]
+        return any(self.sub.matches(t) for t in texts)
+
+    def expression_result(self, value: str | None) -> list[str | None]:
+        """What the sub-operator is applied to (WireMock's getExpressionResult): one text per value."""
+        try:
+            found = self._read(value)
+        except PathNotFound:
+            return []
+        if isinstance(found, dict) or (isinstance(found, list) and isinstance(self.sub, EqualToJson)):
+            return [json.dumps(found, separators=(",", ":"), ensure_ascii=False)]
+        if isinstance(found, list):
+            return [value_text(v) for v in found]
+        if found is None:
+            return []
+        return [value_text(found)]
 
     def to_json(self) -> JsonObj:
         if self.sub is None:
@@ -252,8 +254,6 @@ class MatchesJsonSchema(ValuePattern):
         return out
 
 
-
-
 def _json_value(obj: Mapping[str, Any], key: str, pointer: str) -> tuple[Any, bool]:
     v = obj[key]
     if isinstance(v, str):
@@ -262,7 +262,6 @@ def _json_value(obj: Mapping[str, Any], key: str, pointer: str) -> tuple[Any, bo
         except ValueError as exc:
             raise InvalidStubError(f"{key} is not valid JSON: {exc}", pointer) from exc
     return v, False
-
 
 
 def parse_json_operator(op: str, obj: Mapping[str, Any], pointer: str) -> ValuePattern:

@@ -102,7 +102,7 @@ def _split_op(pattern_text: str) -> tuple[str | None, str]:
 
 
 def _jackson(text: str) -> str:
-    from testbed.stubs.templating import jackson_pretty
+    from testbed.stubs.template_helpers import jackson_pretty
 
     try:
         return jackson_pretty(bounded_json.loads(text))

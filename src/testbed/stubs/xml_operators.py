@@ -12,6 +12,7 @@ from testbed.stubs.operators import ValuePattern, bool_option, parse_value_patte
 
 JsonObj = dict[str, Any]
 
+
 def _xml_parse(text: str) -> Any:
     from lxml import etree
 
@@ -133,8 +134,6 @@ def _xpath_text(node: Any) -> str:
     if isinstance(node, float) and node.is_integer():
         return str(int(node))
     return str(node)
-
-
 
 
 def parse_xml_operator(op: str, obj: Mapping[str, Any], pointer: str) -> ValuePattern:

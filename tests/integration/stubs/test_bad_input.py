@@ -123,14 +123,14 @@ def test_unsupported_template_helper_is_a_clear_500() -> None:
             {
                 "request": {"urlPath": "/t"},
                 "response": {
-                    "body": "{{soapXPath request.body '/a'}}",
+                    "body": "{{soapXPathh request.body '/a'}}",
                     "transformers": ["response-template"],
                 },
             }
         )
         r = client.get("/t")
         assert r.status_code == 500
-        assert "soapXPath" in r.text and "does not support" in r.text
+        assert "soapXPathh" in r.text and "do not have" in r.text
 
 
 def test_cli_reports_bad_files_and_serves(root: Path) -> None:
