@@ -136,27 +136,25 @@ class AdminApi:
             return Reply(302, [("Location", f"{request.base_url}/__admin/")])
         if len(path) > 1:
             path = path.rstrip("/")
-        path_matched = False
         for method, regex, handler in self.routes:
             m = regex.fullmatch(path)
             if m is None:
                 continue
-            path_matched = True
             if method != request.method:
                 continue
             try:
                 return handler(request, **{k: unquote(v) for k, v in m.groupdict().items()})
             except InvalidStubError as exc:
                 return invalid_reply(exc)
-        return _empty(405 if path_matched else 404)
+        return _empty(404)  # WireMock answers an unknown method on a known route with a 404 too
 
     # -- mappings ----------------------------------------------------------------------------------
 
     def list_mappings(self, request: Request) -> Reply:
-        stubs = self.server.registry.all()
+        stubs = list(self.server.registry.ordered())  # as WireMock lists them: priority, then newest first
         q = request.query
-        offset = int(q.get("offset", ["0"])[0])
-        limit = int(q["limit"][0]) if "limit" in q else None
+        offset = _int_param(q, "offset", 0) or 0
+        limit = _int_param(q, "limit", None)
         page = stubs[offset : offset + limit if limit is not None else None]
         return _json_reply({"mappings": [_normalised(s) for s in page], "meta": {"total": len(stubs)}})
 
@@ -202,7 +200,7 @@ class AdminApi:
 
     def find_by_metadata(self, request: Request) -> Reply:
         pred = self._metadata_matcher(request)
-        found = [s for s in self.server.registry.all() if pred(s)]
+        found = [s for s in self.server.registry.ordered() if pred(s)]
         return _json_reply({"mappings": [_normalised(s) for s in found], "meta": {"total": len(found)}})
 
     def remove_by_metadata(self, request: Request) -> Reply:
@@ -237,7 +235,7 @@ class AdminApi:
 
     def unmatched_mappings(self, request: Request) -> Reply:
         served = self._served_ids()
-        found = [s for s in self.server.registry.all() if s.id not in served]
+        found = [s for s in self.server.registry.ordered() if s.id not in served]
         return _json_reply({"mappings": [_normalised(s) for s in found], "meta": {"total": len(found)}})
 
     def delete_unmatched_mappings(self, request: Request) -> Reply:
@@ -303,13 +301,14 @@ class AdminApi:
         return _json_reply({"requests": found, "requestJournalDisabled": not self.server.journal.enabled})
 
     def unmatched_requests(self, request: Request) -> Reply:
-        found = [e.request.to_json() for e in self.server.journal.events() if not e.was_matched]
+        events = reversed(self.server.journal.events())  # newest first, as WireMock
+        found = [e.request.to_json() for e in events if not e.was_matched]
         return _json_reply({"requests": found, "requestJournalDisabled": not self.server.journal.enabled})
 
     def unmatched_near_misses(self, request: Request) -> Reply:
         stubs = self.server.registry.ordered()
         misses = []
-        for e in self.server.journal.events():
+        for e in reversed(self.server.journal.events()):  # newest first, as WireMock
             if not e.was_matched:
                 misses += near_misses_for_request(e.request, stubs, scenarios=self.server.scenarios)
         return _json_reply({"nearMisses": [m.to_json() for m in misses]})
@@ -338,21 +337,31 @@ class AdminApi:
 
     def near_misses_request(self, request: Request) -> Reply:
         data = _body_json(request)
-        logged = Request.from_json(data if isinstance(data, dict) else {})
+        given = data if isinstance(data, dict) else {}
+        logged = Request.from_json(given)
         misses = near_misses_for_request(
             logged, self.server.registry.ordered(), scenarios=self.server.scenarios
         )
-        return _json_reply({"nearMisses": [m.to_json() for m in misses]})
+        # WireMock echoes the request as it read it: the fields given, and its defaults for the rest
+        echo = {k: given[k] for k in ("url", "absoluteUrl", "method", "clientIp", "headers", "cookies") if k in given}
+        echo.update(
+            {"browserProxyRequest": False, "port": -1, "queryParams": _query_params(logged), "formParams": {}}
+        )
+        for k in ("body", "bodyAsBase64"):
+            if k in given:
+                echo[k] = given[k]
+        return _json_reply({"nearMisses": [{**m.to_json(), "request": echo} for m in misses]})
 
     def near_misses_pattern(self, request: Request) -> Reply:
         pattern = self._pattern(request)
-        misses = near_misses_for_pattern(pattern, [e.request for e in self.server.journal.events()])
+        # newest first, as WireMock: equally close requests then rank the latest first
+        misses = near_misses_for_pattern(pattern, [e.request for e in reversed(self.server.journal.events())])
         return _json_reply({"nearMisses": [m.to_json() for m in misses]})
 
     # -- scenarios ---------------------------------------------------------------------------------
 
     def list_scenarios(self, request: Request) -> Reply:
-        return _json_reply({"scenarios": self.server.scenarios.to_json(self.server.registry.all())})
+        return _json_reply({"scenarios": self.server.scenarios.to_json(self.server.registry.in_insertion_order())})
 
     def reset_scenarios(self, request: Request) -> Reply:
         self.server.scenarios.reset()
@@ -364,6 +373,12 @@ class AdminApi:
             return _json_reply({"errors": [{"code": 404, "title": f"Scenario {name} does not exist"}]}, 404)
         data = _body_json(request)
         state = data.get("state") if isinstance(data, dict) else None
+        if state is not None:
+            possible = self.server.scenarios.possible_states(name, self.server.registry.in_insertion_order())
+            if state not in possible:
+                return _json_reply(
+                    {"errors": [{"code": 11, "title": f"Scenario {name} does not support state {state}"}]}, 422
+                )
         self.server.scenarios.set(name, state)
         return _json_reply({})
 
@@ -468,6 +483,17 @@ def _version() -> str:
     from testbed.stubs.server import VERSION
 
     return VERSION
+
+
+def _int_param(query: dict[str, list[str]], name: str, default: int | None) -> int | None:
+    try:
+        return int(query[name][0]) if name in query else default
+    except ValueError:
+        raise InvalidStubError(f"{name} must be a whole number, got {query[name][0]!r}", f"/{name}") from None
+
+
+def _query_params(request: Request) -> dict[str, Any]:
+    return {k: {"key": k, "values": v} for k, v in request.query.items()}
 
 
 def _parse_since(value: str) -> float:

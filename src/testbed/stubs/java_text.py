@@ -64,3 +64,24 @@ def collection_text(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}={collection_text(v)}" for k, v in value.items()) + "}"
     return value_text(value)
+
+
+def _java_string_hash(s: str) -> int:
+    h = 0
+    data = s.encode("utf-16-be")
+    for i in range(0, len(data), 2):
+        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
+    return h
+
+
+def java_hash_order(keys: list[str]) -> list[str]:
+    """The iteration order of a java.util.HashMap holding ``keys`` (inserted in this order)."""
+    n = 16
+    while len(keys) > n * 0.75:
+        n *= 2
+
+    def bucket(k: str) -> int:
+        h = _java_string_hash(k)
+        return (h ^ (h >> 16)) & (n - 1)
+
+    return [k for _, _, k in sorted((bucket(k), i, k) for i, k in enumerate(keys))]

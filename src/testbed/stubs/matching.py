@@ -16,8 +16,8 @@ from typing import Any
 
 from testbed.stubs.errors import InvalidStubError, check_known_keys
 from testbed.stubs.operators import (
+    Absent,
     BinaryEqualTo,
-    EqualTo,
     MultiValuePattern,
     ValuePattern,
     levenshtein_ratio,
@@ -198,7 +198,26 @@ class MultipartPattern:
 def _body_matches(pattern: ValuePattern, body: bytes, text: str) -> bool:
     if isinstance(pattern, BinaryEqualTo):
         return pattern.matches_bytes(body)
+    if isinstance(pattern, Absent):
+        return not body  # an empty body is an absent one
     return pattern.matches(text)
+
+
+@dataclass(frozen=True)
+class BasicAuthValue(ValuePattern):
+    """The Authorization header basicAuth expects: the scheme in any case, the credentials exactly."""
+
+    token: str
+    operator = "equalTo"
+
+    def matches(self, value: str | None) -> bool:
+        return value is not None and value[:6].lower() == "basic " and value[6:] == self.token
+
+    def distance(self, value: str | None) -> float:
+        return 0.0 if self.matches(value) else levenshtein_ratio(f"Basic {self.token}", value or "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"equalTo": f"Basic {self.token}"}
 
 
 def _as_dict(obj: Any, key: str, pointer: str) -> dict[str, Any]:
@@ -246,8 +265,8 @@ class RequestPattern:
                 return False
         for name, vp in self.cookies.items():
             values = request.cookies.get(name)
-            if not (any(vp.matches(v) for v in values) if values else vp.matches(None)):
-                return False
+            if not (any(vp.matches(v) for v in values) if values else isinstance(vp, Absent)):
+                return False  # WireMock: an absent cookie matches only "absent"
         for name, mv in self.form.items():
             if not mv.matches(request.form.get(name, ())):
                 return False
@@ -359,7 +378,7 @@ def parse_request_pattern(obj: Any, pointer: str = "/request") -> RequestPattern
             raise InvalidStubError(
                 f'method must be a string such as "GET", got {json.dumps(method)}', f"{pointer}/method"
             )
-        kw["method"] = method.upper()
+        kw["method"] = method  # WireMock compares methods as given: "put" never matches PUT
     if url_keys:
         key = url_keys[0]
         value = obj[key]
@@ -404,7 +423,7 @@ def parse_request_pattern(obj: Any, pointer: str = "/request") -> RequestPattern
             )
         token = base64.b64encode(f"{auth['username']}:{auth['password']}".encode()).decode()
         headers = dict(kw.get("headers", {}))
-        headers["Authorization"] = MultiValuePattern(single=EqualTo(f"Basic {token}"))
+        headers["Authorization"] = MultiValuePattern(single=BasicAuthValue(token))
         kw["headers"] = headers
     if obj.get("bodyPatterns") is not None:
         bp = obj["bodyPatterns"]

@@ -136,8 +136,7 @@ class Request:
                 headers[k] = [*prev, v] if isinstance(prev, list) else [prev, v]
             else:
                 headers[k] = v
-        return {
-            "id": self.id,
+        return {  # WireMock's LoggedRequest has no id of its own (the serve event has)
             "url": self.url,
             "absoluteUrl": self.absolute_url,
             "method": self.method,

@@ -343,6 +343,7 @@ class StubServer:
     def serve(self, request: Request) -> tuple[Reply, StubMapping | None]:
         """What to answer to ``request`` (no I/O besides body files and proxying)."""
         started = time.perf_counter()
+        error: str | None = None
         stub = self.registry.match(request)
         if stub is None:
             from testbed.stubs.near_miss import near_misses_for_request, not_matched_table
@@ -362,7 +363,9 @@ class StubServer:
             try:
                 reply = self._reply_for(stub, request)
             except StubError as exc:
-                reply = Reply(500, [("Content-Type", "text/plain;charset=UTF-8")], str(exc).encode())
+                # As WireMock: a 500 in plain text, still naming the stub that matched
+                error = str(exc)
+                reply = Reply(500, [("Content-Type", "text/plain"), ("Matched-Stub-Id", stub.id)], error.encode())
         if stub is not None and ("postServeActions" in stub.raw or "serveEventListeners" in stub.raw):
             from testbed.stubs.webhooks import fire, webhook_parameters
 
@@ -374,6 +377,7 @@ class StubServer:
                     stub,
                     ServedResponse(reply.status, tuple(reply.headers), reply.body, reply.fault),
                     serve_ms=(time.perf_counter() - started) * 1000,
+                    error=error,
                 )
             )
         return reply, stub
@@ -436,11 +440,23 @@ class StubServer:
 
         resp = stub.response
         assert resp.proxy_base_url is not None
-        target = urlsplit(resp.proxy_base_url)
+        base_url = resp.proxy_base_url
+        if resp.templated or self.global_response_templating:  # e.g. "{{request.headers.X-Upstream}}"
+            base_url = self._render(base_url, stub, request).rstrip("/")
+        target = urlsplit(base_url)
+        if target.scheme not in ("http", "https") or not target.hostname:
+            return Reply(
+                500,
+                [("Content-Type", "text/plain;charset=UTF-8")],
+                f"testbed stub proxy: proxyBaseUrl {base_url!r} is not an http(s) URL".encode(),
+            )
         path = request.url
         prefix = resp.proxy_url_prefix_to_remove
         if prefix and path.startswith(prefix):
-            path = path[len(prefix) :] or "/"
+            path = path[len(prefix) :]
+        full_path = target.path.rstrip("/") + path
+        if not full_path.startswith("/"):
+            full_path = "/" + full_path
         conn_cls = http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
         conn = conn_cls(target.hostname or "127.0.0.1", target.port, timeout=30)
         headers = {
@@ -450,9 +466,7 @@ class StubServer:
         }
         headers.update(resp.additional_proxy_headers)
         try:
-            conn.request(
-                request.method, target.path.rstrip("/") + path, body=request.body or None, headers=headers
-            )
+            conn.request(request.method, full_path, body=request.body or None, headers=headers)
             upstream = conn.getresponse()
             body = upstream.read()
             out = [(k, v) for k, v in upstream.getheaders() if k.lower() not in _HOP_BY_HOP]
@@ -461,7 +475,7 @@ class StubServer:
             return Reply(
                 500,
                 [("Content-Type", "text/plain;charset=UTF-8")],
-                f"testbed stub proxy to {resp.proxy_base_url} failed: {exc}".encode(),
+                f"testbed stub proxy to {base_url} failed: {exc}".encode(),
             )
         finally:
             conn.close()

@@ -945,7 +945,7 @@ def _json_path(context: Any, options: Options) -> Any:
         try:
             doc = _read_json(to_text(context))
         except ValueError:
-            return error(f"{to_text(context)} is not valid JSON")
+            return ""  # WireMock 3.13 renders nothing for a body that is not JSON
     try:
         path = compile_jsonpath(to_text(expression))
     except InvalidStubError:
@@ -1206,10 +1206,15 @@ class XmlNode:
         from lxml import etree
 
         node = self.node
-        if isinstance(node, etree._Element):
-            if len(node) == 0:
-                return node.text or ""
-            return str(etree.tostring(node, encoding="unicode", pretty_print=True, with_tail=False))
+        if isinstance(node, etree._Element):  # WireMock prints an element as indented XML
+            text = str(etree.tostring(node, encoding="unicode", pretty_print=True, with_tail=False))
+            parent = node.getparent()
+            inherited = parent.nsmap if parent is not None else {}
+            for prefix, uri in inherited.items():  # as written in the source: no inherited xmlns copies
+                attr = f' xmlns:{prefix}="{uri}"' if prefix else f' xmlns="{uri}"'
+                head, sep, rest = text.partition(">")
+                text = head.replace(attr, "", 1) + sep + rest
+            return text
         if isinstance(node, float):
             return str(int(node)) if node.is_integer() else double_text(node)
         if isinstance(node, bool):

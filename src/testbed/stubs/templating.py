@@ -21,7 +21,7 @@ from functools import lru_cache
 from typing import Any
 
 from testbed.stubs.errors import StubError, TemplateLimitError, UnsupportedTemplateHelperError
-from testbed.stubs.java_text import double_text
+from testbed.stubs.java_text import double_text, java_hash_order
 from testbed.stubs.request import Request
 
 # --- resource limits ---------------------------------------------------------------------------------
@@ -99,27 +99,6 @@ class JsonObject(dict[str, Any]):
 
 class JsonArray(list[Any]):
     """A JSON array from jsonPath: prints as compact JSON (WireMock's ListJsonData)."""
-
-
-def _java_string_hash(s: str) -> int:
-    h = 0
-    data = s.encode("utf-16-be")
-    for i in range(0, len(data), 2):
-        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
-    return h
-
-
-def java_hash_order(keys: list[str]) -> list[str]:
-    """The iteration order of a java.util.HashMap holding ``keys`` (inserted in this order)."""
-    n = 16
-    while len(keys) > n * 0.75:
-        n *= 2
-
-    def bucket(k: str) -> int:
-        h = _java_string_hash(k)
-        return (h ^ (h >> 16)) & (n - 1)
-
-    return [k for _, _, k in sorted((bucket(k), i, k) for i, k in enumerate(keys))]
 
 
 def ordered_items(value: Mapping[str, Any]) -> list[tuple[str, Any]]:

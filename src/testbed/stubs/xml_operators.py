@@ -37,7 +37,19 @@ def _xml_equal(exp: Any, act: Any, placeholders: bool, any_order: bool) -> bool:
     if len(ec) != len(ac):
         return False
     if not any_order:
-        return all(_xml_equal(e, a, placeholders, any_order) for e, a in zip(ec, ac))
+        # XMLUnit pairs children by name: siblings of different names may come in any order, those of
+        # one name must come in the same order (unless ignoreOrderOfSameNode).
+        by_tag: dict[Any, list[Any]] = {}
+        for a in ac:
+            by_tag.setdefault(a.tag, []).append(a)
+        seen: dict[Any, int] = {}
+        for e in ec:
+            i = seen.get(e.tag, 0)
+            candidates = by_tag.get(e.tag, [])
+            if i >= len(candidates) or not _xml_equal(e, candidates[i], placeholders, any_order):
+                return False
+            seen[e.tag] = i + 1
+        return True
     used: set[int] = set()
     for e in ec:
         for j, a in enumerate(ac):
@@ -127,10 +139,8 @@ class MatchesXPath(ValuePattern):
 def _xpath_text(node: Any) -> str:
     from lxml import etree
 
-    if isinstance(node, etree._Element):
-        if len(node):
-            return str(etree.tostring(node, encoding="unicode")).strip()
-        return node.text or ""
+    if isinstance(node, etree._Element):  # WireMock compares an element as its XML, text() as its text
+        return str(etree.tostring(node, encoding="unicode", with_tail=False))
     if isinstance(node, float) and node.is_integer():
         return str(int(node))
     return str(node)
