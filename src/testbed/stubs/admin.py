@@ -160,6 +160,20 @@ class AdminApi:
 
     def create_mapping(self, request: Request) -> Reply:
         stub = parse_mapping(_body_json(request))
+        if self.server.registry.get(stub.id) is not None:
+            return _json_reply(
+                {
+                    "errors": [
+                        {
+                            "code": 109,
+                            "title": "Duplicate stub mapping ID",
+                            "detail": f"ID of the provided stub mapping '{stub.id}' is already taken by another stub "
+                            "mapping; PUT /__admin/mappings/{id} replaces one",
+                        }
+                    ]
+                },
+                422,
+            )
         self.server.registry.add(stub)
         return _json_reply(_normalised(stub), 201)
 
@@ -440,7 +454,7 @@ class AdminApi:
         return _empty()
 
     def get_settings(self, request: Request) -> Reply:
-        return _json_reply({"settings": {"proxyPassThrough": True, **self.server.settings}})
+        return _json_reply({"settings": self.server.settings or {"proxyPassThrough": True}})
 
     def update_settings(self, request: Request) -> Reply:
         data = _body_json(request)
@@ -450,7 +464,12 @@ class AdminApi:
         delay = settings.get("fixedDelay")
         if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int)):
             raise InvalidStubError(f"fixedDelay must be milliseconds, got {json.dumps(delay)}", "/fixedDelay")
-        self.server.settings.update({k: v for k, v in settings.items()})
+        # As WireMock: the posted settings replace the previous ones (an absent proxyPassThrough is false)
+        extended = self.server.settings.get("extended")
+        self.server.settings.clear()
+        self.server.settings.update({"proxyPassThrough": False, **settings})
+        if extended is not None and "extended" not in settings:
+            self.server.settings["extended"] = extended
         # WireMock 3 answers an empty 200; the Python client 2.7.0 calls .json() on it, so answer JSON.
         return _json_reply(self.server.settings)
 

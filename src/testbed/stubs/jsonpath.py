@@ -309,7 +309,9 @@ class JsonPath:
     def __post_init__(self) -> None:
         n = len(self.tokens)
         self._definite = [self._token_definite(i) for i in range(n)]
-        self.definite = all(self._definite)
+        # $..a.fn() is evaluated as $.fn($..a): one value, so a definite path
+        self.scan_function = isinstance(self.tokens[-1], _Function) and any(isinstance(t, _Scan) for t in self.tokens)
+        self.definite = all(self._definite) or self.scan_function
 
     def _token_definite(self, i: int) -> bool:
         t = self.tokens[i]
@@ -385,6 +387,14 @@ class JsonPath:
         self, doc: Any, root: Any = None, *, leaf_to_null: bool = False, require_properties: bool = False
     ) -> list[Any]:
         """Every value the path reaches (Jayway's result list, before definite paths are unwrapped)."""
+        last = self.tokens[-1]
+        if self.scan_function:
+            assert isinstance(last, _Function)
+            # Jayway turns $..a.fn() into $.fn($..a): the function gets every value the scan found (for
+            # length(), each one's elements: $..book.length() counts the books)
+            prefix = self.tokens[:-1] + ([_Wildcard()] if last.name in ("length", "size") else [])
+            found = JsonPath(self.text, prefix).evaluate(doc, root, leaf_to_null=leaf_to_null)
+            return [_FUNCTIONS[last.name](found, [_param_value(p, doc, _Context(doc)) for p in last.params])]
         ctx = _Context(doc if root is None else root, leaf_to_null, require_properties)
         self.tokens[0].evaluate(self, 0, doc, ctx)
         return ctx.results
@@ -735,6 +745,8 @@ class _Parser:
                 if self.peek() == "*":
                     self.i += 1
                     tokens.append(_Wildcard())
+                    continue
+                if self.peek() == "[":  # Jayway reads a.[0] as a[0]
                     continue
                 tokens.append(self.dot_name(in_filter))
             elif c == "[":

@@ -3,8 +3,8 @@
 The engine: ``{{path}}`` / ``{{{path}}}`` (no HTML escaping, as WireMock's standalone), helpers with
 positional and ``key=value`` arguments, sub-expressions ``(helper ...)``, blocks with ``{{else}}`` and
 ``{{else if ...}}`` chains, block parameters (``{{#each list as |item i|}}``), inverted sections
-``{{^x}}``, ``@index`` / ``@key`` / ``@first`` / ``@last``, ``../`` paths, comments, ``\\{{`` escapes and
-``~`` whitespace control. Values print as Java prints them (``3.0``, ``[a, b]``, ``{k=v}``), because that
+``{{^x}}``, ``@index`` / ``@key`` / ``@first`` / ``@last``, ``../`` paths, comments and ``~`` whitespace
+control. Values print as Java prints them (``3.0``, ``[a, b]``, ``{k=v}``), because that
 is what WireMock users see. The helpers are in ``template_helpers``; an unknown one is an error naming it.
 
 Rendering is bounded (output size, loop iterations, sizes helpers may build): see the limits below.
@@ -261,6 +261,12 @@ def _tokens(src: str) -> list[tuple[str, str]]:
         pos = m.end()
         kind = m.lastgroup or ""
         value = m.group(kind) if kind else ""
+        if kind in ("sq", "dq") and pos < len(src) and not (src[pos].isspace() or src[pos] == ")"):
+            # '$['weird'] is a string followed by more text: Handlebars refuses it, so does testbed
+            raise TemplateError(
+                f"response template: in {{{{{src}}}}}, the string {m.group().strip()} is followed by "
+                f"{src[pos:pos + 10]!r}; to put quotes inside a string, use the other kind (\"$['a b']\")"
+            )
         if kind == "sq":
             out.append(("str", _unescape(value, "'")))
         elif kind == "dq":
@@ -350,16 +356,12 @@ def _split_block_params(src: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _tags(src: str) -> Iterator[tuple[int, int, str, bool, bool]]:
-    """Each tag: (start, end, inner, strip_before, strip_after); ``\\{{`` is a literal."""
+    """Each tag: (start, end, inner, strip_before, strip_after)."""
     pos = 0
     while True:
         start = src.find("{{", pos)
         if start < 0:
             return
-        if start > 0 and src[start - 1] == "\\":
-            yield start - 1, start + 2, "\\literal", False, False
-            pos = start + 2
-            continue
         if src.startswith("{{!--", start):
             end = src.find("--}}", start)
             if end < 0:
@@ -386,6 +388,12 @@ def _tags(src: str) -> Iterator[tuple[int, int, str, bool, bool]]:
             i += 1
         if i >= len(src):
             raise TemplateError(f"response template: the tag at position {start} is never closed with {close}")
+        if not triple and src.startswith("}}}", i):
+            # Handlebars reads }}} as the end of a {{{ tag: `"n": {{x}}}` is an error in WireMock too
+            raise TemplateError(
+                f"response template: {src[start:i + 3]!r} closes a {{{{ tag with }}}}}}; "
+                "put a space before the last } (e.g. {{x}} })"
+            )
         inner = src[start + (3 if triple else 2) : i]
         strip_before = inner.startswith("~")
         strip_after = inner.endswith("~")
@@ -415,9 +423,6 @@ def parse_template(src: str) -> list[Any]:
             current.append(Text(text))
         pos, strip_next = end, strip_after
         tag = inner.strip()
-        if tag == "\\literal":
-            current.append(Text("{{"))
-            continue
         if tag.startswith("!"):
             continue
         if tag.startswith(">"):

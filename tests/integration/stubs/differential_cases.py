@@ -1064,6 +1064,7 @@ def generate() -> list[Case]:
 
     # --- admin API, journal, scenarios (isolated: each after a reset) -----------------------------
     _admin_cases(c)
+    generate_extra(c)
     return c.cases
 
 
@@ -1325,3 +1326,382 @@ def _id(case_id: str, index: int) -> str:
     import uuid
 
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{case_id}/{index}"))
+
+
+# --- a second batch, written after the first one passed: how a WireMock user's mapping folder looks ---------
+
+ORDER = {
+    "store": {
+        "book": [
+            {"category": "reference", "author": "Nigel Rees", "title": "Sayings", "price": 8.95},
+            {"category": "fiction", "author": "Evelyn Waugh", "title": "Sword", "price": 12.99, "isbn": "0-553"},
+            {"category": "fiction", "author": "Herman Melville", "title": "Moby Dick", "price": 8.99, "isbn": "0-55"},
+            {"category": "fiction", "author": "J. R. R. Tolkien", "title": "The Lord", "price": 22.99},
+        ],
+        "bicycle": {"color": "red", "price": 19.95},
+    },
+    "expensive": 10,
+    "weird key": {"a.b": 1, "c-d": [1, 2, 3]},
+}
+
+EXTRA_JSONPATHS = [
+    "$.store.book[*].author",
+    "$..author",
+    "$.store.*",
+    "$.store..price",
+    "$..book[2]",
+    "$..book[-1:]",
+    "$..book[0,1]",
+    "$..book[:2]",
+    "$..book[?(@.isbn)]",
+    "$.store.book[?(@.price < 10)]",
+    "$..book[?(@.price <= $['expensive'])]",
+    "$..book[?(@.author =~ /.*REES/i)]",
+    "$..*",
+    "$..book.length()",
+    "$['weird key']['a.b']",
+    "$['weird key']['c-d'][1]",
+    "$.store.book[?(@.category == 'fiction' && @.price > 20)].title",
+    "$.store.book[?(@.category != 'fiction')].title",
+    "$.store.bicycle[?(@.color == 'red')]",
+    "$.store.book[1:3].title",
+    "$.store.book[?(@.title in ['Sword', 'Moby Dick'])].price",
+    "$.expensive",
+    "$[?(@.expensive == 10)]",
+    "$[?(@.expensive > '5')]",
+    "$.store.book[?(@.price > 100)]",
+    "$.nothing.deeper",
+    "$.store.book[10].title",
+    "$.store.book[*].isbn",
+]
+
+EXTRA_TEMPLATES: list[tuple[str, str]] = [
+    (
+        "x-json-body",
+        '{\n  "id": "{{jsonPath request.body \'$.order.id\'}}",\n  "lines": [\n    {{#each (jsonPath request.body \'$.order.lines\') as |l|}}\n    {"sku": "{{l.sku}}", "n": {{l.qty}}}{{#unless @last}},{{/unless}}\n    {{/each}}\n  ]\n}',
+    ),
+    (
+        "x-nested-each",
+        "{{#each (jsonPath request.body '$.order.lines')}}{{#each (array 1 2)}}{{../sku}}{{this}}{{/each}};{{/each}}",
+    ),
+    ("x-each-index", "{{#each request.query.tag}}{{@index}}:{{this}}{{#if @first}}(first){{/if}} {{/each}}"),
+    ("x-each-object-key", "{{#each (jsonPath request.body '$.order.lines.[0]')}}{{@key}}={{this}}|{{/each}}"),
+    ("x-with-else", "{{#with request.query.nope}}has{{else}}none{{/with}}"),
+    ("x-unless-else", "{{#unless (eq request.query.page.[0] '2')}}not two{{else}}two{{/unless}}"),
+    ("x-if-and", "{{#if (and (eq request.query.page.[0] '2') (contains request.body 'ada'))}}both{{/if}}"),
+    ("x-if-or-not", "{{#if (or (not true) (gt 3 1))}}yes{{/if}}"),
+    ("x-headers-each", "{{#each request.headers}}{{#if (eq @key 'X-Trace')}}{{this}}{{/if}}{{/each}}"),
+    ("x-header-missing", "[{{request.headers.X-Nope}}]"),
+    ("x-query-encoded", "{{request.query.q}}|{{urlEncode request.query.q}}"),
+    ("x-lookup-dynamic", "{{lookup request.query (lower 'PAGE')}}"),
+    ("x-math-negative", "{{math -5 '+' 2}}|{{math 5 '-' 7.5}}|{{math 9 '%' 4}}|{{math 1 '/' 3}}"),
+    ("x-math-strings-float", "{{math '2.50' '*' '2'}}"),
+    ("x-size-query", "{{size request.query}}|{{size request.headers}}|{{size (jsonPath request.body '$.tags')}}"),
+    ("x-string-null", "[{{upper request.query.nope}}][{{lower null}}][{{capitalize ''}}]"),
+    ("x-default-if-empty", "{{defaultIfEmpty request.query.nope 'dflt'}}|{{defaultIfEmpty request.query.page 'dflt'}}"),
+    (
+        "x-json-object-field",
+        "{{jsonPath request.body '$.order.lines[0].sku'}}-{{jsonPath request.body '$.order.lines[-1].qty'}}",
+    ),
+    ("x-json-count", "{{size (jsonPath request.body '$.order.lines')}}"),
+    ("x-json-bool-if", "{{#if (jsonPath request.body '$.flag')}}on{{else}}off{{/if}}"),
+    ("x-json-number-cmp", "{{#if (gt (jsonPath request.body '$.n') 40)}}big{{/if}}"),
+    ("x-parse-json-lookup", '{{#with (parseJson \'{"a": {"b": [10, 20]}}\')}}{{a.b.[1]}}{{/with}}'),
+    ("x-array-each", "{{#each (array 'x' 'y') as |v|}}{{v}}{{@index}}{{/each}}"),
+    ("x-range-sum", "{{#each (range 3 5)}}{{math this '*' 2}} {{/each}}"),
+    ("x-regex-multiple", "{{regexExtract 'a1b22c333' '[0-9]+'}}"),
+    ("x-replace-chain", "{{replace (upper 'a-b') '-' '_'}}"),
+    ("x-base64-roundtrip", "{{base64 (base64 'héllo') decode=true}}"),
+    ("x-date-now-offset-format", "{{#with (now offset='0 days')}}ok{{/with}}"),
+    ("x-date-parse-local", "{{date (parseDate '2024-03-05T10:15:30') format='yyyy'}}"),
+    ("x-date-parse-offset", "{{date (parseDate '2024-03-05T10:15:30+02:00') format='HH:mm XXX'}}"),
+    ("x-date-epoch-default", "{{date (parseDate '1709633730' format='unix')}}"),
+    ("x-trim-block", "[{{#trim}}  spaced  {{/trim}}]"),
+    ("x-format-json-block", '{{#formatJson}}{"z":1}{{/formatJson}}'),
+    ("x-json-merge-block", '{{#jsonMerge \'{"a":1}\'}}{"b":2}{{/jsonMerge}}'),
+    ("x-to-json-array", "{{toJson (array 1 'a' true)}}"),
+    ("x-val-assign", "{{val 'v' assign='x'}}{{x}}"),
+    ("x-pick-random-list", "{{pickRandom (array 'only')}}"),
+    ("x-contains-block", "{{#contains 'hello' 'ell'}}yes{{/contains}}"),
+    ("x-matches-block", "{{#matches '123' '[0-9]+'}}num{{/matches}}"),
+    ("x-eq-numbers-strings", "{{eq 10 10.0}}|{{eq 'a' 'a'}}|{{neq 1 2}}|{{eq (jsonPath request.body '$.n') 42}}"),
+    ("x-triple-json", "{{{jsonPath request.body '$.order'}}}"),
+    ("x-comment-multi", "a{{!-- {{not rendered}} --}}b"),
+    ("x-raw-braces", "\\{{request.path}} literal"),
+    ("x-whitespace", "  {{request.method}}  \n\t{{request.query.page}}\n"),
+    ("x-html", "<p>{{request.query.q}} & {{jsonPath request.body '$.html'}}</p>"),
+]
+
+
+def generate_extra(c: Cases) -> None:
+    doc = json.dumps(ORDER)
+    for i, expr in enumerate(EXTRA_JSONPATHS):
+        cid = f"xjp-{i:02d}"
+        c.add(
+            cid,
+            [stub({"method": "POST", "urlPath": f"/d/{cid}", "bodyPatterns": [{"matchesJsonPath": expr}]})],
+            [p(f"/d/{cid}", "status", body=doc)],
+        )
+        tid = f"xjt-{i:02d}"
+        c.add(
+            tid,
+            [
+                stub(
+                    {"method": "POST", "urlPath": f"/d/{tid}"},
+                    {"body": "{{jsonPath request.body '" + expr + "'}}", "transformers": TPL},
+                )
+            ],
+            [p(f"/d/{tid}", body=doc)],
+        )
+    for name, template in EXTRA_TEMPLATES:
+        cid = f"xt-{name}"
+        c.add(
+            cid,
+            [stub({"urlPath": f"/d/{cid}/template/x"}, {"body": template, "transformers": TPL})],
+            [_template_step(cid, TEMPLATE_REQUEST)],
+        )
+    # a payments API as a mapping folder would describe it
+    c.add(
+        "x-payments",
+        [
+            stub(
+                {
+                    "method": "POST",
+                    "urlPath": "/d/x-pay/charges",
+                    "headers": {"Idempotency-Key": {"matches": "[a-f0-9-]{8,}"}},
+                    "bodyPatterns": [{"matchesJsonPath": "$[?(@.amount > 0)]"}, {"matchesJsonPath": "$.currency"}],
+                },
+                {
+                    "status": 201,
+                    "headers": {
+                        "Content-Type": "application/json",
+                        "Location": "/charges/{{randomValue length=4 type='NUMERIC'}}",
+                    },
+                    "jsonBody": {"status": "succeeded", "amount": "{{jsonPath request.body '$.amount'}}"},
+                    "transformers": TPL,
+                },
+            ),
+            stub(
+                {
+                    "method": "POST",
+                    "urlPath": "/d/x-pay/charges",
+                    "bodyPatterns": [{"matchesJsonPath": "$[?(@.amount > 100000)]"}],
+                },
+                {"status": 402, "jsonBody": {"error": {"code": "card_declined"}}},
+                priority=1,
+            ),
+            stub(
+                {"method": "GET", "urlPathTemplate": "/d/x-pay/charges/{id}"},
+                {"jsonBody": {"id": "{{request.path.id}}", "object": "charge"}, "transformers": TPL},
+            ),
+        ],
+        [
+            p(
+                "/d/x-pay/charges",
+                "status",
+                headers={"Idempotency-Key": "abcdef12"},
+                json={"amount": 500, "currency": "eur"},
+            ),
+            p(
+                "/d/x-pay/charges",
+                "exact",
+                headers={"Idempotency-Key": "abcdef12"},
+                json={"amount": 500000, "currency": "eur"},
+            ),
+            p("/d/x-pay/charges", "status", json={"amount": 500, "currency": "eur"}),
+            p(
+                "/d/x-pay/charges",
+                "status",
+                headers={"Idempotency-Key": "abcdef12"},
+                json={"amount": 0, "currency": "eur"},
+            ),
+            g("/d/x-pay/charges/ch_123"),
+        ],
+    )
+    c.add(
+        "x-query-regex-url",
+        [stub({"urlPattern": "/d/x-qr/items\\?page=[0-9]+(&size=[0-9]+)?"}, {"body": "paged"})],
+        [g("/d/x-qr/items?page=2"), g("/d/x-qr/items?page=2&size=10"), g("/d/x-qr/items?size=10&page=2", "status")],
+    )
+    c.add(
+        "x-header-json",
+        [stub({"urlPath": "/d/x-hj", "headers": {"X-Meta": {"matchesJsonPath": "$.tenant"}}})],
+        [
+            g("/d/x-hj", "status", headers={"X-Meta": '{"tenant": "t1"}'}),
+            g("/d/x-hj", "status", headers={"X-Meta": "{}"}),
+        ],
+    )
+    c.add(
+        "x-query-json",
+        [stub({"urlPath": "/d/x-qj", "queryParameters": {"filter": {"equalToJson": {"a": 1}}}})],
+        [g("/d/x-qj?filter=%7B%22a%22%3A%201%7D", "status"), g("/d/x-qj?filter=%7B%7D", "status")],
+    )
+    c.add(
+        "x-body-json-and-contains",
+        [
+            stub(
+                {
+                    "method": "PUT",
+                    "urlPath": "/d/x-bjc",
+                    "bodyPatterns": [
+                        {"contains": "Ada"},
+                        {"equalToJson": {"name": "Ada"}, "ignoreExtraElements": True},
+                    ],
+                }
+            )
+        ],
+        [
+            r("PUT", "/d/x-bjc", "status", json={"name": "Ada", "x": 1}),
+            r("PUT", "/d/x-bjc", "status", json={"name": "Bob", "n": "Ada"}),
+        ],
+    )
+    c.add(
+        "x-date-header-now",
+        [stub({"urlPath": "/d/x-dhn", "headers": {"If-Modified-Since": {"before": "now +1 days"}}})],
+        [
+            g("/d/x-dhn", "status", headers={"If-Modified-Since": "Wed, 01 May 2024 10:00:00 GMT"}),
+            g("/d/x-dhn", "status", headers={"If-Modified-Since": "Wed, 01 May 2999 10:00:00 GMT"}),
+        ],
+    )
+    c.add(
+        "x-unicode",
+        [
+            stub(
+                {"method": "POST", "urlPath": "/d/x-uni", "bodyPatterns": [{"contains": "héllo"}]},
+                {"body": "ünïcödé ✓"},
+            )
+        ],
+        [p("/d/x-uni", body="say héllo"), p("/d/x-uni", "status", body="say hello")],
+    )
+    c.add(
+        "x-status-messages",
+        [
+            stub({"urlPath": "/d/x-sm/" + str(code)}, {"status": code})
+            for code in (201, 204, 301, 400, 401, 403, 409, 429, 502, 503)
+        ],
+        [g(f"/d/x-sm/{code}", "status") for code in (201, 204, 301, 400, 401, 403, 409, 429, 502, 503)],
+    )
+    A = "/__admin"
+    base = [
+        stub(
+            {"method": "GET", "urlPath": "/x/a"}, {"body": "a"}, name="a", metadata={"k": "v", "nested": {"x": [1, 2]}}
+        ),
+        stub({"method": "GET", "urlPath": "/x/b"}, {"body": "b"}, name="b", priority=2),
+    ]
+    c.add(
+        "xa-get-after-put",
+        base,
+        [
+            r(
+                "PUT",
+                f"{A}/mappings/" + _id("xa-get-after-put", 0),
+                "status",
+                json={"request": {"urlPath": "/x/a2"}, "response": {"body": "a2"}, "name": "a2"},
+            ),
+            g(f"{A}/mappings/" + _id("xa-get-after-put", 0), "json"),
+            g("/x/a2"),
+        ],
+        "isolated",
+    )
+    c.add(
+        "xa-post-same-id",
+        base,
+        [
+            p(
+                f"{A}/mappings",
+                "status",
+                json={
+                    "id": _id("xa-post-same-id", 0),
+                    "request": {"urlPath": "/x/a"},
+                    "response": {"body": "replaced"},
+                },
+            ),
+            g("/x/a"),
+            g(f"{A}/mappings", "json"),
+        ],
+        "isolated",
+    )
+    c.add(
+        "xa-request-by-id",
+        base,
+        [g("/x/a"), r("DELETE", f"{A}/requests", "status"), g(f"{A}/requests", "json")],
+        "isolated",
+    )
+    c.add(
+        "xa-count-body",
+        base,
+        [
+            p("/x/nope", body='{"k": 1}'),
+            p("/x/nope", body='{"k": 2}'),
+            p(
+                f"{A}/requests/count",
+                "json",
+                json={"method": "POST", "bodyPatterns": [{"matchesJsonPath": "$[?(@.k > 1)]"}]},
+            ),
+        ],
+        "isolated",
+    )
+    c.add(
+        "xa-remove-by-id",
+        base,
+        [
+            p(f"{A}/mappings/remove", "status", json={"id": _id("xa-remove-by-id", 1)}),
+            g(f"{A}/mappings", "json"),
+        ],
+        "isolated",
+    )
+    c.add(
+        "xa-meta-nested",
+        base,
+        [
+            p(f"{A}/mappings/find-by-metadata", "json", json={"matchesJsonPath": "$.nested.x[?(@ == 2)]"}),
+            p(
+                f"{A}/mappings/find-by-metadata",
+                "json",
+                json={"matchesJsonPath": {"expression": "$.k", "equalTo": "v"}},
+            ),
+            p(f"{A}/mappings/find-by-metadata", "json", json={"matchesJsonPath": "$[?(@.k == 'zz')]"}),
+        ],
+        "isolated",
+    )
+    c.add(
+        "xa-settings",
+        [],
+        [
+            p(f"{A}/settings", "status", json={"fixedDelay": 5}),
+            g(f"{A}/settings", "json"),
+            p(f"{A}/settings", "status", json={}),  # no delay for what runs next on these servers
+        ],
+        "isolated",
+    )
+    c.add(
+        "xa-scenario-three-states",
+        [
+            stub(
+                {"urlPath": "/x/s"},
+                {"body": "one"},
+                scenarioName="flow",
+                requiredScenarioState="Started",
+                newScenarioState="two",
+            ),
+            stub(
+                {"urlPath": "/x/s"},
+                {"body": "two"},
+                scenarioName="flow",
+                requiredScenarioState="two",
+                newScenarioState="three",
+            ),
+            stub({"urlPath": "/x/s"}, {"body": "three"}, scenarioName="flow", requiredScenarioState="three"),
+        ],
+        [
+            g("/x/s"),
+            g("/x/s"),
+            g("/x/s"),
+            g("/x/s"),
+            g(f"{A}/scenarios", "json"),
+            r("PUT", f"{A}/scenarios/flow/state", "status", json={"state": "Started"}),
+            g("/x/s"),
+        ],
+        "isolated",
+    )
+    c.add("xa-unmatched-closest", base, [g("/x/c"), r("DELETE", "/x/a"), g("/x/b?q=1")], "isolated")
