@@ -223,7 +223,9 @@ class AdminApi:
 
     def remove_mapping_by_body(self, request: Request) -> Reply:
         data = _body_json(request)
-        target_id = data.get("id") or data.get("uuid") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            raise InvalidStubError("the stub mapping to remove must be a JSON object (with an id, or its request)")
+        target_id = data.get("id") or data.get("uuid")
         if target_id:
             self.server.registry.remove(str(target_id))
         else:

@@ -158,23 +158,39 @@ class Request:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Request:
-        """A request from LoggedRequest JSON (POST /__admin/near-misses/request)."""
-        url = str(obj.get("url") or "/")
+        """A request from LoggedRequest JSON (POST /__admin/near-misses/request).
+
+        Raises InvalidStubError (a 422 from the admin API) for fields of the wrong type.
+        """
+        from testbed.stubs.errors import InvalidStubError
+
+        url = obj.get("url") or "/"
         absolute = obj.get("absoluteUrl")
+        if not isinstance(url, str) or (absolute is not None and not isinstance(absolute, str)):
+            raise InvalidStubError("url and absoluteUrl must be strings", "/url")
         if absolute and not obj.get("url"):
-            parts = urlsplit(str(absolute))
+            parts = urlsplit(absolute)
             url = parts.path + (f"?{parts.query}" if parts.query else "")
+        raw_headers = obj.get("headers") or {}
+        if not isinstance(raw_headers, dict):
+            raise InvalidStubError("headers must be an object of name -> value or list of values", "/headers")
         headers: list[tuple[str, str]] = []
-        for k, v in (obj.get("headers") or {}).items():
+        for k, v in raw_headers.items():
             for value in v if isinstance(v, list) else [v]:
                 headers.append((k, str(value)))
         if obj.get("bodyAsBase64"):
-            body = base64.b64decode(obj["bodyAsBase64"])
+            try:
+                body = base64.b64decode(str(obj["bodyAsBase64"]), validate=True)
+            except ValueError as exc:
+                raise InvalidStubError(f"bodyAsBase64 is not base64: {exc}", "/bodyAsBase64") from exc
         else:
             raw = obj.get("body") or ""
             body = (raw if isinstance(raw, str) else json.dumps(raw)).encode()
+        method = obj.get("method") or "GET"
+        if not isinstance(method, str):
+            raise InvalidStubError("method must be a string such as GET", "/method")
         return cls(
-            method=str(obj.get("method") or "GET").upper(),
+            method=method.upper(),
             url=unquote(url) if " " in url else url,
             headers=tuple(headers),
             body=body,

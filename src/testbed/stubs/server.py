@@ -69,6 +69,10 @@ _REASONS = {
 }
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines())
+
+
 def _reason(status: int) -> str:
     phrase = _REASONS.get(status)
     if phrase is not None:
@@ -686,6 +690,8 @@ class StubServer:
         reason = reply.reason if reply.reason is not None else _reason(reply.status)
         lines = [f"HTTP/1.1 {reply.status} {reason}"]
         for k, v in reply.headers:
+            if "\n" in v or "\r" in v or "\n" in k or "\r" in k:  # a templated header: never split the response
+                k, v = _one_line(k), _one_line(v)
             lines.append(f"{k}: {v}")
         if reply.dribble is not None and reply.body and not head_only:
             lines.append("Transfer-Encoding: chunked")
