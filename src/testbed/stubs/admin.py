@@ -119,6 +119,9 @@ class AdminApi:
             r("PUT", r"/files/(?P<name>.+)", self.put_file),
             r("DELETE", r"/files/(?P<name>.+)", self.delete_file),
             r("GET", r"/health", self.health),
+            # testbed's own (not WireMock's): the HTTPS ports with bad certificates, for RemoteStubServer
+            r("POST", r"/testbed/https-faults", self.https_fault),
+            r("GET", r"/testbed/client-cert", self.client_cert),
             r("GET", r"/version", self.version),
             r("POST", r"/shutdown", self.shutdown),
         ]
@@ -479,6 +482,22 @@ class AdminApi:
         data = _body_json(request)
         self.server.settings.setdefault("extended", {}).update(data if isinstance(data, dict) else {})
         return _json_reply(self.server.settings)
+
+    def https_fault(self, request: Request) -> Reply:
+        from testbed.stubs.errors import StubError
+
+        data = _body_json(request)
+        fault = data.get("fault") if isinstance(data, dict) else None
+        if not isinstance(fault, str):
+            raise InvalidStubError('post {"fault": "<one of the TLS faults>"}', "/fault")
+        try:
+            url = self.server.https_url_with(fault)
+        except StubError as exc:
+            raise InvalidStubError(str(exc), "/fault") from exc
+        return _json_reply({"fault": fault, "url": url})
+
+    def client_cert(self, request: Request) -> Reply:
+        return _json_reply({"path": str(self.server.client_cert)})
 
     def health(self, request: Request) -> Reply:
         return _json_reply(

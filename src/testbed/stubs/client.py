@@ -267,6 +267,15 @@ class RemoteStubServer:
             raise StubError("this stub server process has no HTTPS port, so no CA bundle")
         return self._ca_bundle
 
+    def https_url_with(self, fault: str) -> str:
+        """An HTTPS port of the server process presenting a bad certificate (see StubServer.https_url_with)."""
+        return str(self._ok("POST", "/testbed/https-faults", {"fault": fault})["url"])
+
+    @property
+    def client_cert(self) -> Path:
+        """The client certificate (PEM, with its key) the server process's require-client-cert port accepts."""
+        return Path(self._ok("GET", "/testbed/client-cert")["path"])
+
     def enable_https(self) -> None:
         if self.https_port is None:
             raise StubError(

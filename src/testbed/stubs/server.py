@@ -28,6 +28,8 @@ from testbed.stubs.responses import ChunkedDribble
 from testbed.stubs.scenarios import Scenarios
 
 if TYPE_CHECKING:
+    import ssl
+
     from testbed.stubs.admin import AdminApi
     from testbed.stubs.recording import Recorder
     from testbed.stubs.tls import TlsMaterial
@@ -151,6 +153,7 @@ class StubServer:
         self._stopped = threading.Event()
         self.port = 0
         self.https_port: int | None = None
+        self._fault_ports: dict[str, int] = {}  # TLS fault -> the HTTPS port presenting it
         self.started_at = 0.0
         self._admin: AdminApi | None = None
         self._recorder: Recorder | None = None
@@ -184,7 +187,7 @@ class StubServer:
             self.reset_mappings()
         http_sock = self._listen(self._requested_port)
         self.port = http_sock.getsockname()[1]
-        self._spawn(self._accept_loop, http_sock, "http")
+        self._spawn(self._accept_loop, http_sock, None, "http")
         self._running = True
         if self._https:
             self.enable_https()
@@ -201,7 +204,35 @@ class StubServer:
                 self._tls = make_tls()
             tls_sock = self._listen(self._requested_https_port)
             self.https_port = tls_sock.getsockname()[1]
-            self._spawn(self._accept_loop, tls_sock, "https")
+            self._spawn(self._accept_loop, tls_sock, self._tls.server_context, "https")
+
+    def https_url_with(self, fault: str) -> str:
+        """The base URL of an HTTPS port serving the same stubs with a bad certificate (or mutual TLS).
+
+        ``fault`` is one of ``testbed.stubs.tls.TLS_FAULTS``: untrusted-ca, expired, not-yet-valid,
+        wrong-host, self-signed, require-client-cert. A client that trusts ``ca_bundle`` must refuse
+        every one of them (for require-client-cert: unless it presents ``client_cert``)::
+
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(server.https_url_with("expired") + "/x", verify=server.tls.client_context())
+        """
+        self.enable_https()
+        with self._conn_lock:
+            port = self._fault_ports.get(fault)
+            if port is None:
+                assert self._tls is not None
+                context = self._tls.fault_context(fault)  # StubError naming the faults for an unknown one
+                sock = self._listen(0)
+                port = self._fault_ports[fault] = sock.getsockname()[1]
+                self._spawn(self._accept_loop, sock, context, "https")
+        return f"https://localhost:{port}"
+
+    @property
+    def client_cert(self) -> Path:
+        """PEM (certificate and key) of a client certificate the require-client-cert port accepts."""
+        self.enable_https()
+        assert self._tls is not None
+        return self._tls.client_cert
 
     def _listen(self, port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -244,6 +275,7 @@ class StubServer:
         self._listeners.clear()
         self._threads.clear()
         self.https_port = None
+        self._fault_ports.clear()
         if self._tls is not None and self._owns_tls:
             self._tls.cleanup()
             self._tls = None
@@ -488,7 +520,7 @@ class StubServer:
 
     # -- sockets -----------------------------------------------------------------------------------
 
-    def _accept_loop(self, listener: socket.socket, scheme: str) -> None:
+    def _accept_loop(self, listener: socket.socket, context: ssl.SSLContext | None, scheme: str) -> None:
         while True:
             try:
                 conn, addr = listener.accept()
@@ -496,22 +528,21 @@ class StubServer:
                 return
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             t = threading.Thread(
-                target=self._connection, args=(conn, addr, scheme), daemon=True, name="testbed-stub-conn"
+                target=self._connection, args=(conn, addr, context, scheme), daemon=True, name="testbed-stub-conn"
             )
             t.start()
 
-    def _connection(self, conn: socket.socket, addr: Any, scheme: str) -> None:
+    def _connection(self, conn: socket.socket, addr: Any, context: ssl.SSLContext | None, scheme: str) -> None:
         sock: socket.socket = conn
         with self._conn_lock:
             self._connections.add(conn)
         try:
-            if scheme == "https":
-                assert self._tls is not None
+            if context is not None:
                 try:
                     conn.settimeout(10)
-                    sock = self._tls.server_context.wrap_socket(conn, server_side=True)
+                    sock = context.wrap_socket(conn, server_side=True)
                     sock.settimeout(None)
-                except OSError:  # ssl.SSLError is an OSError
+                except OSError:  # ssl.SSLError is an OSError: the client refused us, or we refused it
                     return
             self._serve_connection(sock, addr, scheme)
         except OSError:
