@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: $(STAMP) wiremock
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -9,6 +9,8 @@ Measures, for a matched stub among 100 mappings and an httpx client:
   throughput      8 client threads, each with its own httpx.Client, for a fixed time (bounded count)
 Servers: testbed in the benchmark's own process (as the `http_stub` fixture runs it) and as its own
 process (`python -m testbed.stubs`), WireMock (JVM), pytest-httpserver in-process and in its own process.
+Child processes run with bytecode caching on (PYTHONDONTWRITEBYTECODE removed from their environment), as an
+installed package does: otherwise every start would compile testbed's sources again.
 Last line: RESULT key=value ... (ratios are testbed / peer; the plain keys use the fixture's default mode,
 in-process; the *_proc keys compare own-process testbed).
 """
@@ -158,12 +160,16 @@ def start_testbed_inproc(root: Path) -> Running:
     return Running(server.url, server.stop)
 
 
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def start_testbed_proc(root: Path) -> Running:
     proc = subprocess.Popen(
         [sys.executable, "-m", "testbed.stubs", "--port", "0", "--root-dir", str(root), "--disable-banner"],
         stdout=subprocess.PIPE,
         stdin=subprocess.PIPE,
         text=True,
+        env=CHILD_ENV,
     )
     port = _read_port(proc)
     return Running(f"http://127.0.0.1:{port}", _stop_proc(proc), proc.pid)
@@ -215,6 +221,7 @@ def start_phs_proc(root: Path) -> Running:
         stdin=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        env=CHILD_ENV,
     )  # werkzeug logs every request to stderr
     port = _read_port(proc)
     return Running(f"http://127.0.0.1:{port}", _stop_proc(proc), proc.pid)

@@ -66,7 +66,7 @@ def test_scenarios_gate_and_move() -> None:
     assert registry.match(_req("GET", "/s")) is first
     registry.scenarios.advance(first)
     assert registry.match(_req("GET", "/s")) is second
-    assert registry.scenarios.to_json(registry.all())[0]["possibleStates"] == ["Started", "b"]
+    assert registry.scenarios.to_json(registry.in_insertion_order())[0]["possibleStates"] == ["Started", "b"]
 
 
 def test_near_miss_ranks_and_explains() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from testbed.stubs.errors import InvalidStubError
+from testbed.stubs.json_operators import json_differences
 from testbed.stubs.operators import (
-    json_differences,
     levenshtein_ratio,
     parse_multi_value_pattern,
     parse_value_pattern,
@@ -48,7 +48,8 @@ from testbed.stubs.operators import (
         ({"matchesJsonSchema": {"type": "object", "required": ["a"]}}, '{"a": 1}', True),
         ({"matchesJsonSchema": {"type": "object", "required": ["a"]}}, "{}", False),
         ({"equalToXml": "<a><b x='1'>t</b></a>"}, '<a>\n <b x="1">t</b>\n</a>', True),
-        ({"equalToXml": "<a><b/><c/></a>"}, "<a><c/><b/></a>", False),
+        ({"equalToXml": "<a><b/><c/></a>"}, "<a><c/><b/></a>", True),  # XMLUnit pairs siblings by name
+        ({"equalToXml": "<a><b>1</b><b>2</b></a>"}, "<a><b>2</b><b>1</b></a>", False),  # same name: in order
         ({"equalToXml": "<a><b/><c/></a>", "ignoreOrderOfSameNode": True}, "<a><c/><b/></a>", True),
         ({"equalToXml": "<a>${xmlunit.ignore}</a>", "enablePlaceholders": True}, "<a>whatever</a>", True),
         ({"matchesXPath": "//b[@x='1']"}, "<a><b x='1'/></a>", True),

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from testbed.stubs import Request, UnsupportedTemplateHelperError
+from testbed.stubs.errors import StubError
 from testbed.stubs.templating import render
 
 REQUEST = Request(
@@ -35,7 +36,8 @@ REQUEST = Request(
         ("{{upper (jsonPath request.body '$.name')}} {{capitalize 'hello world'}}", "ADA Hello World"),
         ("{{size request.pathSegments}}", "3"),
         ("{{base64 'hi'}} {{base64 'aGk=' decode=true}} {{urlEncode 'a b&c'}}", "aGk= hi a+b%26c"),
-        ("{{regexExtract request.path '/orders/([0-9]+)'}}", "42"),
+        ("{{regexExtract request.path '/orders/([0-9]+)'}}", "/orders/42"),  # one parameter: the whole match
+        ("{{regexExtract request.path '/orders/([0-9]+)/([a-z]+)' 'g'}}{{g.0}}-{{g.1}}", "42-items"),
         ("{{#with request.query}}{{page}}{{/with}}", "2"),
         ("{{! a comment }}x", "x"),
         ("{{{request.body}}}", '{"order": {"id": 7, "lines": [{"sku": "a"}, {"sku": "b"}]}, "name": "ada"}'),
@@ -68,7 +70,42 @@ def test_random_and_dates_have_the_right_shape() -> None:
 def test_unknown_helper_is_named() -> None:
     with pytest.raises(UnsupportedTemplateHelperError, match="'frobnicate'"):
         render("{{frobnicate request.body}}", REQUEST)
-    with pytest.raises(UnsupportedTemplateHelperError, match="'soapXPath'"):
-        render("{{soapXPath request.body '/a'}}", REQUEST)
-    with pytest.raises(UnsupportedTemplateHelperError, match="never closed"):
+    with pytest.raises(UnsupportedTemplateHelperError, match="'split'"):  # not a WireMock helper either
+        render("{{split request.body ','}}", REQUEST)
+    with pytest.raises(StubError, match="never closed"):
         render("{{#if x}}open", REQUEST)
+    with pytest.raises(StubError, match="is closed by"):
+        render("{{#if x}}open{{/each}}", REQUEST)
+
+
+@pytest.mark.parametrize(
+    ("template", "words"),
+    [
+        ("{{range 1 100000000}}", ["range 1 100000000", "100,000,000 elements", "limit of 100,000"]),
+        ("{{randomValue length=100000000}}", ["randomValue length", "limit of 10,000,000 characters"]),
+        (
+            "{{#each (range 1 1000)}}{{#each (range 1 1000)}}{{/each}}{{/each}}",
+            ["{{#each}}", "loop iterations", "limit of 100,000"],
+        ),
+        (
+            "{{#each (range 1 100)}}{{randomValue length=200000}}{{/each}}",
+            ["rendered output", "limit of 10,000,000 characters"],
+        ),
+    ],
+)
+def test_runaway_templates_stop_at_a_named_limit(template: str, words: list[str]) -> None:
+    from testbed.stubs.errors import TemplateLimitError
+
+    with pytest.raises(TemplateLimitError) as info:
+        render(template, REQUEST)
+    for w in words:
+        assert w in str(info.value)
+
+
+def test_a_helper_that_fails_on_its_arguments_names_itself() -> None:
+    from testbed.stubs.errors import StubError
+
+    with pytest.raises(StubError, match="math: division by zero"):
+        render("{{math 1 '/' 0}}", REQUEST)
+    with pytest.raises(StubError, match="helper 'substring' failed|substring 9 2 is out of range"):
+        render("{{substring 'abc' 9 2}}", REQUEST)

@@ -45,6 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _reap_stale_runs() -> None:
+    """What a SIGKILLed run left (a stub server's TLS folder among others): removed once this one serves."""
+    from testbed.runners.reaper import reap_stale_runs
+
+    try:
+        reap_stale_runs()
+    except OSError as exc:
+        print(f"testbed stub server: could not reap stale runs: {exc}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     server = StubServer(
@@ -87,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"skipped: {err}")
     lines.append(f"serving: {server.url}")
     print("\n".join(lines), flush=True)
+    threading.Thread(target=_reap_stale_runs, daemon=True, name="testbed-stub-reaper").start()
     try:
         while not server.wait_stopped(0.5):
             pass

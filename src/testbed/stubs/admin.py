@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from testbed.stubs import bounded_json
 from testbed.stubs.errors import InvalidStubError
 from testbed.stubs.files import body_file, parse_mapping_document, save_mapping
 from testbed.stubs.journal import ServeEvent
@@ -53,8 +54,8 @@ def _body_json(request: Request) -> Any:
     if not text:
         return {}
     try:
-        return json.loads(text)
-    except ValueError as exc:
+        return bounded_json.loads(text)
+    except ValueError as exc:  # JsonTooDeepError included: a 422, never a RecursionError
         raise InvalidStubError(str(exc)) from exc
 
 
@@ -118,6 +119,9 @@ class AdminApi:
             r("PUT", r"/files/(?P<name>.+)", self.put_file),
             r("DELETE", r"/files/(?P<name>.+)", self.delete_file),
             r("GET", r"/health", self.health),
+            # testbed's own (not WireMock's): the HTTPS ports with bad certificates, for RemoteStubServer
+            r("POST", r"/testbed/https-faults", self.https_fault),
+            r("GET", r"/testbed/client-cert", self.client_cert),
             r("GET", r"/version", self.version),
             r("POST", r"/shutdown", self.shutdown),
         ]
@@ -135,32 +139,44 @@ class AdminApi:
             return Reply(302, [("Location", f"{request.base_url}/__admin/")])
         if len(path) > 1:
             path = path.rstrip("/")
-        path_matched = False
         for method, regex, handler in self.routes:
             m = regex.fullmatch(path)
             if m is None:
                 continue
-            path_matched = True
             if method != request.method:
                 continue
             try:
                 return handler(request, **{k: unquote(v) for k, v in m.groupdict().items()})
             except InvalidStubError as exc:
                 return invalid_reply(exc)
-        return _empty(405 if path_matched else 404)
+        return _empty(404)  # WireMock answers an unknown method on a known route with a 404 too
 
     # -- mappings ----------------------------------------------------------------------------------
 
     def list_mappings(self, request: Request) -> Reply:
-        stubs = self.server.registry.all()
+        stubs = list(self.server.registry.ordered())  # as WireMock lists them: priority, then newest first
         q = request.query
-        offset = int(q.get("offset", ["0"])[0])
-        limit = int(q["limit"][0]) if "limit" in q else None
+        offset = _int_param(q, "offset", 0) or 0
+        limit = _int_param(q, "limit", None)
         page = stubs[offset : offset + limit if limit is not None else None]
         return _json_reply({"mappings": [_normalised(s) for s in page], "meta": {"total": len(stubs)}})
 
     def create_mapping(self, request: Request) -> Reply:
         stub = parse_mapping(_body_json(request))
+        if self.server.registry.get(stub.id) is not None:
+            return _json_reply(
+                {
+                    "errors": [
+                        {
+                            "code": 109,
+                            "title": "Duplicate stub mapping ID",
+                            "detail": f"ID of the provided stub mapping '{stub.id}' is already taken by another stub "
+                            "mapping; PUT /__admin/mappings/{id} replaces one",
+                        }
+                    ]
+                },
+                422,
+            )
         self.server.registry.add(stub)
         return _json_reply(_normalised(stub), 201)
 
@@ -201,7 +217,7 @@ class AdminApi:
 
     def find_by_metadata(self, request: Request) -> Reply:
         pred = self._metadata_matcher(request)
-        found = [s for s in self.server.registry.all() if pred(s)]
+        found = [s for s in self.server.registry.ordered() if pred(s)]
         return _json_reply({"mappings": [_normalised(s) for s in found], "meta": {"total": len(found)}})
 
     def remove_by_metadata(self, request: Request) -> Reply:
@@ -210,7 +226,9 @@ class AdminApi:
 
     def remove_mapping_by_body(self, request: Request) -> Reply:
         data = _body_json(request)
-        target_id = data.get("id") or data.get("uuid") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            raise InvalidStubError("the stub mapping to remove must be a JSON object (with an id, or its request)")
+        target_id = data.get("id") or data.get("uuid")
         if target_id:
             self.server.registry.remove(str(target_id))
         else:
@@ -236,7 +254,7 @@ class AdminApi:
 
     def unmatched_mappings(self, request: Request) -> Reply:
         served = self._served_ids()
-        found = [s for s in self.server.registry.all() if s.id not in served]
+        found = [s for s in self.server.registry.ordered() if s.id not in served]
         return _json_reply({"mappings": [_normalised(s) for s in found], "meta": {"total": len(found)}})
 
     def delete_unmatched_mappings(self, request: Request) -> Reply:
@@ -302,13 +320,14 @@ class AdminApi:
         return _json_reply({"requests": found, "requestJournalDisabled": not self.server.journal.enabled})
 
     def unmatched_requests(self, request: Request) -> Reply:
-        found = [e.request.to_json() for e in self.server.journal.events() if not e.was_matched]
+        events = reversed(self.server.journal.events())  # newest first, as WireMock
+        found = [e.request.to_json() for e in events if not e.was_matched]
         return _json_reply({"requests": found, "requestJournalDisabled": not self.server.journal.enabled})
 
     def unmatched_near_misses(self, request: Request) -> Reply:
         stubs = self.server.registry.ordered()
         misses = []
-        for e in self.server.journal.events():
+        for e in reversed(self.server.journal.events()):  # newest first, as WireMock
             if not e.was_matched:
                 misses += near_misses_for_request(e.request, stubs, scenarios=self.server.scenarios)
         return _json_reply({"nearMisses": [m.to_json() for m in misses]})
@@ -337,21 +356,31 @@ class AdminApi:
 
     def near_misses_request(self, request: Request) -> Reply:
         data = _body_json(request)
-        logged = Request.from_json(data if isinstance(data, dict) else {})
+        given = data if isinstance(data, dict) else {}
+        logged = Request.from_json(given)
         misses = near_misses_for_request(
             logged, self.server.registry.ordered(), scenarios=self.server.scenarios
         )
-        return _json_reply({"nearMisses": [m.to_json() for m in misses]})
+        # WireMock echoes the request as it read it: the fields given, and its defaults for the rest
+        echo = {k: given[k] for k in ("url", "absoluteUrl", "method", "clientIp", "headers", "cookies") if k in given}
+        echo.update(
+            {"browserProxyRequest": False, "port": -1, "queryParams": _query_params(logged), "formParams": {}}
+        )
+        for k in ("body", "bodyAsBase64"):
+            if k in given:
+                echo[k] = given[k]
+        return _json_reply({"nearMisses": [{**m.to_json(), "request": echo} for m in misses]})
 
     def near_misses_pattern(self, request: Request) -> Reply:
         pattern = self._pattern(request)
-        misses = near_misses_for_pattern(pattern, [e.request for e in self.server.journal.events()])
+        # newest first, as WireMock: equally close requests then rank the latest first
+        misses = near_misses_for_pattern(pattern, [e.request for e in reversed(self.server.journal.events())])
         return _json_reply({"nearMisses": [m.to_json() for m in misses]})
 
     # -- scenarios ---------------------------------------------------------------------------------
 
     def list_scenarios(self, request: Request) -> Reply:
-        return _json_reply({"scenarios": self.server.scenarios.to_json(self.server.registry.all())})
+        return _json_reply({"scenarios": self.server.scenarios.to_json(self.server.registry.in_insertion_order())})
 
     def reset_scenarios(self, request: Request) -> Reply:
         self.server.scenarios.reset()
@@ -363,6 +392,12 @@ class AdminApi:
             return _json_reply({"errors": [{"code": 404, "title": f"Scenario {name} does not exist"}]}, 404)
         data = _body_json(request)
         state = data.get("state") if isinstance(data, dict) else None
+        if state is not None:
+            possible = self.server.scenarios.possible_states(name, self.server.registry.in_insertion_order())
+            if state not in possible:
+                return _json_reply(
+                    {"errors": [{"code": 11, "title": f"Scenario {name} does not support state {state}"}]}, 422
+                )
         self.server.scenarios.set(name, state)
         return _json_reply({})
 
@@ -424,7 +459,7 @@ class AdminApi:
         return _empty()
 
     def get_settings(self, request: Request) -> Reply:
-        return _json_reply({"settings": {"proxyPassThrough": True, **self.server.settings}})
+        return _json_reply({"settings": self.server.settings or {"proxyPassThrough": True}})
 
     def update_settings(self, request: Request) -> Reply:
         data = _body_json(request)
@@ -434,7 +469,12 @@ class AdminApi:
         delay = settings.get("fixedDelay")
         if delay is not None and (isinstance(delay, bool) or not isinstance(delay, int)):
             raise InvalidStubError(f"fixedDelay must be milliseconds, got {json.dumps(delay)}", "/fixedDelay")
-        self.server.settings.update({k: v for k, v in settings.items()})
+        # As WireMock: the posted settings replace the previous ones (an absent proxyPassThrough is false)
+        extended = self.server.settings.get("extended")
+        self.server.settings.clear()
+        self.server.settings.update({"proxyPassThrough": False, **settings})
+        if extended is not None and "extended" not in settings:
+            self.server.settings["extended"] = extended
         # WireMock 3 answers an empty 200; the Python client 2.7.0 calls .json() on it, so answer JSON.
         return _json_reply(self.server.settings)
 
@@ -442,6 +482,22 @@ class AdminApi:
         data = _body_json(request)
         self.server.settings.setdefault("extended", {}).update(data if isinstance(data, dict) else {})
         return _json_reply(self.server.settings)
+
+    def https_fault(self, request: Request) -> Reply:
+        from testbed.stubs.errors import StubError
+
+        data = _body_json(request)
+        fault = data.get("fault") if isinstance(data, dict) else None
+        if not isinstance(fault, str):
+            raise InvalidStubError('post {"fault": "<one of the TLS faults>"}', "/fault")
+        try:
+            url = self.server.https_url_with(fault)
+        except StubError as exc:
+            raise InvalidStubError(str(exc), "/fault") from exc
+        return _json_reply({"fault": fault, "url": url})
+
+    def client_cert(self, request: Request) -> Reply:
+        return _json_reply({"path": str(self.server.client_cert)})
 
     def health(self, request: Request) -> Reply:
         return _json_reply(
@@ -467,6 +523,17 @@ def _version() -> str:
     from testbed.stubs.server import VERSION
 
     return VERSION
+
+
+def _int_param(query: dict[str, list[str]], name: str, default: int | None) -> int | None:
+    try:
+        return int(query[name][0]) if name in query else default
+    except ValueError:
+        raise InvalidStubError(f"{name} must be a whole number, got {query[name][0]!r}", f"/{name}") from None
+
+
+def _query_params(request: Request) -> dict[str, Any]:
+    return {k: {"key": k, "values": v} for k, v in request.query.items()}
 
 
 def _parse_since(value: str) -> float:

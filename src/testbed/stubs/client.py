@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from testbed.errors import ServerStartError
+from testbed.errors import ServerDiedError, ServerStartError
 from testbed.stubs.errors import InvalidStubError, StubError
 from testbed.stubs.files import LoadResult, load_mappings, read_mapping_file
 from testbed.stubs.journal import ServedResponse, ServeEvent
@@ -37,12 +37,20 @@ class RemoteStubServer:
         process: subprocess.Popen[str] | None = None,
         https_port: int | None = None,
         ca_bundle: Path | None = None,
+        log_path: Path | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         parts = urlsplit(self.url)
         self._host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
         self._process = process
+        self.pid = process.pid if process is not None else None
+        self._start_time: int | None = None
+        if process is not None:
+            from testbed.runners.reaper import process_start_time
+
+            self._start_time = process_start_time(process.pid)
+        self.log_path = log_path  # the child's output (a spawned server only)
         self.https_port = https_port
         self._ca_bundle = ca_bundle
         self._lock = threading.Lock()
@@ -71,10 +79,18 @@ class RemoteStubServer:
             cmd += ["--root-dir", str(root_dir)]
         if https:
             cmd += ["--https-port", "0"]
+        import tempfile
+
+        from testbed.runners.reaper import current_record
+
+        log_dir = Path(tempfile.mkdtemp(prefix="testbed-stub-proc-"))
+        current_record().add_path(log_dir)  # reaped by the next run if this one is SIGKILLed
+        log_path = log_dir / "stub-server.log"
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.PIPE, text=True
         )
         assert proc.stdout is not None
+        log = open(log_path, "w", encoding="utf-8")  # noqa: SIM115  # closed by _drain
         info: dict[str, str] = {}
         lines: list[str] = []
         deadline = time.monotonic() + startup_timeout
@@ -83,6 +99,7 @@ class RemoteStubServer:
             if not line:
                 break
             lines.append(line)
+            log.write(line)
             key, _, value = line.partition(":")
             info.setdefault(key.strip(), value.strip())
             if key == "serving":  # the CLI's last start-up line
@@ -93,16 +110,23 @@ class RemoteStubServer:
             proc.stdout.close()
             if proc.stdin is not None:
                 proc.stdin.close()
+            log.close()
+            import shutil
+
+            shutil.rmtree(log_dir, ignore_errors=True)
+            current_record().remove_path(log_dir)
             raise ServerStartError(
                 "the HTTP stub server process did not start; its output:\n" + "".join(lines[-20:]),
                 boundary="HTTP stub",
             )
-        threading.Thread(target=_drain, args=(proc,), daemon=True).start()
+        log.flush()
+        threading.Thread(target=_drain, args=(proc, log), daemon=True, name="testbed-stub-proc-log").start()
         server = cls(
             f"http://127.0.0.1:{info['port']}",
             process=proc,
             https_port=int(info["https-port"]) if "https-port" in info else None,
             ca_bundle=Path(info["ca-bundle"]) if "ca-bundle" in info else None,
+            log_path=log_path,
         )
         for err in (line.removeprefix("skipped: ") for line in lines if line.startswith("skipped:")):
             server.load_errors.append(InvalidStubError(err.strip()))
@@ -135,6 +159,54 @@ class RemoteStubServer:
             proc.wait(10)
         if proc.stdout is not None:
             proc.stdout.close()
+        if self.log_path is not None:
+            import shutil
+
+            from testbed.runners.reaper import current_record
+
+            shutil.rmtree(self.log_path.parent, ignore_errors=True)
+            current_record().remove_path(self.log_path.parent)
+
+    def alive(self) -> bool:
+        """Whether the spawned server process is still running (True for a server this object did not start)."""
+        if self.pid is None:
+            return True
+        from testbed.runners.reaper import is_same_process
+
+        return is_same_process(self.pid, self._start_time)
+
+    def log_tail(self, lines: int = 25) -> str:
+        """The last lines the spawned server printed (its start-up banner, errors, a crash)."""
+        if self.log_path is None:
+            return "    (not started by testbed: no log)"
+        from testbed.runners.process import log_tail
+
+        return log_tail(self.log_path, lines)
+
+    def _unreachable(self, method: str, path: str, exc: BaseException) -> Exception:
+        """The error for an admin call that could not connect: a dead server is named with its log tail."""
+        what = f"{method} /__admin{path}"
+        if self.pid is not None:
+            from testbed.runners.reaper import gone_within
+
+            # A killed server drops its sockets a moment before it shows up as exited: allow it that.
+            if gone_within(self.pid, self._start_time, 1.0):
+                return ServerDiedError(
+                    f"the HTTP stub server process (python -m testbed.stubs, pid {self.pid}, port {self.port}) "
+                    f"is no longer running (seen on {what}: {type(exc).__name__}: {exc}). Something stopped it "
+                    f"(a signal, the OOM killer); the next session starts a fresh one. Its last log lines "
+                    f"({self.log_path}):\n"
+                    f"{self.log_tail()}",
+                    boundary="HTTP stub",
+                )
+            return StubError(
+                f"the HTTP stub server at {self.url} (pid {self.pid}, still running) did not answer {what}: "
+                f"{type(exc).__name__}: {exc}. Its last log lines ({self.log_path}):\n{self.log_tail()}"
+            )
+        return StubError(
+            f"cannot reach the stub server at {self.url} ({what}): {type(exc).__name__}: {exc}. "
+            "Is it running?"
+        )
 
     def __enter__(self) -> RemoteStubServer:
         return self
@@ -160,11 +232,11 @@ class RemoteStubServer:
                     resp = self._conn.getresponse()
                     raw = resp.read()
                     break
-                except (OSError, http.client.HTTPException):
+                except (OSError, http.client.HTTPException) as exc:
                     self._conn.close()
                     self._conn = None
                     if attempt == 2:
-                        raise
+                        raise self._unreachable(method, path, exc) from None  # the message names exc
         try:
             return resp.status, json.loads(raw) if raw else None
         except ValueError:
@@ -194,6 +266,15 @@ class RemoteStubServer:
         if self._ca_bundle is None:
             raise StubError("this stub server process has no HTTPS port, so no CA bundle")
         return self._ca_bundle
+
+    def https_url_with(self, fault: str) -> str:
+        """An HTTPS port of the server process presenting a bad certificate (see StubServer.https_url_with)."""
+        return str(self._ok("POST", "/testbed/https-faults", {"fault": fault})["url"])
+
+    @property
+    def client_cert(self) -> Path:
+        """The client certificate (PEM, with its key) the server process's require-client-cert port accepts."""
+        return Path(self._ok("GET", "/testbed/client-cert")["path"])
 
     def enable_https(self) -> None:
         if self.https_port is None:
@@ -243,12 +324,15 @@ class RemoteStubServer:
         return out
 
 
-def _drain(proc: subprocess.Popen[str]) -> None:
+def _drain(proc: subprocess.Popen[str], log: Any) -> None:
+    """Copy the child's output to its log file until it exits (so the pipe never fills)."""
     stream = proc.stdout
-    if stream is None:
-        return
     try:
-        for _ in stream:
-            pass
+        if stream is not None:
+            for line in stream:
+                log.write(line)
+                log.flush()
     except (OSError, ValueError):
         pass
+    finally:
+        log.close()

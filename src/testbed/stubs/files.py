@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from testbed.stubs import bounded_json
 from testbed.stubs.errors import InvalidStubError
 from testbed.stubs.mapping import StubMapping, parse_mapping
 
@@ -32,10 +33,10 @@ def read_mapping_file(path: Path) -> list[StubMapping]:
     """The stubs of one mapping file; InvalidStubError names the file and the field."""
     text = path.read_text(encoding="utf-8")
     try:
-        data = json.loads(text)
+        data = bounded_json.loads(text)
     except ValueError:
         try:
-            data = json.loads(_strip_comments(text))
+            data = bounded_json.loads(_strip_comments(text))
         except ValueError as exc:
             raise InvalidStubError(f"not valid JSON: {exc}", source=str(path)) from exc
     return parse_mapping_document(data, str(path))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from testbed.stubs.ids import new_id
 from testbed.stubs.mapping import StubMapping
 from testbed.stubs.request import Request
 
@@ -31,8 +31,9 @@ class ServeEvent:
     request: Request
     stub: StubMapping | None
     response: ServedResponse
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=new_id)
     serve_ms: float = 0.0
+    error: str | None = None  # the stub matched but its response could not be made (e.g. a template)
 
     @property
     def was_matched(self) -> bool:
@@ -42,15 +43,19 @@ class ServeEvent:
         definition: ResponseDefinition | None = self.stub.response if self.stub else None
         headers: dict[str, Any] = {}
         for k, v in self.response.headers:
-            headers[k] = (
-                v if k not in headers else [*([headers[k]] if isinstance(headers[k], str) else headers[k]), v]
-            )
+            headers[k] = v if k not in headers else [*([headers[k]] if isinstance(headers[k], str) else headers[k]), v]
+        if self.stub is None:  # WireMock journals an unmatched request with an empty 404 and a report
+            return self._unmatched_json()
         out: dict[str, Any] = {
             "id": self.id,
             "request": self.request.to_json(),
-            "responseDefinition": definition.to_json()
-            if definition
-            else {"status": 404, "body": "", "fromConfiguredStub": False},
+            "responseDefinition": (
+                {"status": 500, "body": self.error, "headers": {"Content-Type": "text/plain"}}
+                if self.error is not None
+                else {"status": 200, **definition.to_json()}
+                if definition
+                else {}
+            ),
             "response": {
                 "status": self.response.status,
                 "headers": headers,
@@ -58,18 +63,44 @@ class ServeEvent:
                 "body": self.response.body.decode("utf-8", "replace"),
             },
             "wasMatched": self.was_matched,
-            "timing": {
-                "addedDelay": 0,
-                "processTime": round(self.serve_ms),
-                "responseSendTime": 0,
-                "serveTime": round(self.serve_ms),
-                "totalTime": round(self.serve_ms),
-            },
-            "subEvents": [],
+            "timing": self._timing(),
+            "subEvents": [] if self.error is None else [{"type": "ERROR", "data": {"message": self.error}}],
         }
-        if self.stub is not None:
-            out["stubMapping"] = self.stub.to_json()
+        out["stubMapping"] = self.stub.to_json()
         return out
+
+    def _unmatched_json(self) -> dict[str, Any]:
+        placeholder = new_id()
+        not_found = {"status": 404, "fromConfiguredStub": False}
+        return {
+            "id": self.id,
+            "request": self.request.to_json(),
+            "responseDefinition": dict(not_found),
+            "response": {"status": 404, "bodyAsBase64": "", "body": ""},
+            "wasMatched": False,
+            "timing": self._timing(),
+            "subEvents": [
+                {
+                    "type": "REQUEST_NOT_MATCHED",
+                    "timeOffsetNanos": round(self.serve_ms * 1_000_000),
+                    "data": {
+                        "status": 404,
+                        "contentType": "text/plain",
+                        "report": self.response.body.decode("utf-8", "replace"),
+                    },
+                }
+            ],
+            "stubMapping": {
+                "id": placeholder,
+                "request": {"method": "ANY"},
+                "response": not_found,
+                "uuid": placeholder,
+            },
+        }
+
+    def _timing(self) -> dict[str, int]:
+        ms = round(self.serve_ms)
+        return {"addedDelay": 0, "processTime": ms, "responseSendTime": 0, "serveTime": ms, "totalTime": ms}
 
 
 class Journal:

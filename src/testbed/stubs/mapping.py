@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from testbed.stubs.errors import InvalidStubError
+from testbed.stubs.errors import InvalidStubError, check_known_keys
+from testbed.stubs.ids import new_id, normalise_id
 from testbed.stubs.matching import RequestPattern, parse_request_pattern
 from testbed.stubs.responses import ResponseDefinition, parse_response
 
 DEFAULT_PRIORITY = 5
 STARTED = "Started"
+# The keys WireMock 3's StubMapping accepts; any other is refused, as WireMock does (422).
+MAPPING_KEYS = frozenset(
+    {
+        "id",
+        "uuid",
+        "name",
+        "request",
+        "response",
+        "persistent",
+        "priority",
+        "scenarioName",
+        "requiredScenarioState",
+        "newScenarioState",
+        "postServeActions",
+        "serveEventListeners",
+        "metadata",
+        "insertionIndex",
+        "$schema",
+    }
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,13 +76,11 @@ def parse_mapping(obj: Any, *, source: str | None = None, pointer: str = "") -> 
     try:
         if not isinstance(obj, dict):
             raise InvalidStubError("a stub mapping must be a JSON object", pointer)
-        mapping_id = obj.get("id") or obj.get("uuid") or str(uuid.uuid4())
-        try:
-            mapping_id = str(uuid.UUID(str(mapping_id)))
-        except ValueError as exc:
-            raise InvalidStubError(
-                f"id must be a UUID, got {json.dumps(mapping_id)}", f"{pointer}/id"
-            ) from exc
+        check_known_keys(obj, MAPPING_KEYS, pointer, "stub mapping")
+        given = obj.get("id") or obj.get("uuid")
+        mapping_id = new_id() if given is None else normalise_id(str(given))
+        if mapping_id is None:
+            raise InvalidStubError(f"id must be a UUID, got {json.dumps(given)}", f"{pointer}/id")
         if "request" not in obj:
             raise InvalidStubError("a stub mapping needs a request pattern", f"{pointer}/request")
         request = parse_request_pattern(obj.get("request"), f"{pointer}/request")

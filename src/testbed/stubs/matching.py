@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from testbed.stubs.errors import InvalidStubError
+from testbed.stubs.errors import InvalidStubError, check_known_keys
 from testbed.stubs.operators import (
+    Absent,
     BinaryEqualTo,
-    EqualTo,
     MultiValuePattern,
     ValuePattern,
     levenshtein_ratio,
@@ -27,6 +27,28 @@ from testbed.stubs.operators import (
 from testbed.stubs.request import Part, Request
 
 URL_KEYS = ("url", "urlPattern", "urlPath", "urlPathPattern", "urlPathTemplate")
+# The keys WireMock 3's RequestPattern accepts; any other is refused, as WireMock does (422).
+REQUEST_KEYS = frozenset(
+    {
+        *URL_KEYS,
+        "method",
+        "headers",
+        "pathParameters",
+        "queryParameters",
+        "formParameters",
+        "cookies",
+        "basicAuth",
+        "basicAuthCredentials",
+        "bodyPatterns",
+        "multipartPatterns",
+        "customMatcher",
+        "scheme",
+        "host",
+        "port",
+        "clientIp",
+        "name",
+    }
+)
 
 # Weights WireMock gives the parts of a request when it ranks near misses: the URL dominates.
 URL_WEIGHT = 10.0
@@ -176,7 +198,26 @@ class MultipartPattern:
 def _body_matches(pattern: ValuePattern, body: bytes, text: str) -> bool:
     if isinstance(pattern, BinaryEqualTo):
         return pattern.matches_bytes(body)
+    if isinstance(pattern, Absent):
+        return not body  # an empty body is an absent one
     return pattern.matches(text)
+
+
+@dataclass(frozen=True)
+class BasicAuthValue(ValuePattern):
+    """The Authorization header basicAuth expects: the scheme in any case, the credentials exactly."""
+
+    token: str
+    operator = "equalTo"
+
+    def matches(self, value: str | None) -> bool:
+        return value is not None and value[:6].lower() == "basic " and value[6:] == self.token
+
+    def distance(self, value: str | None) -> float:
+        return 0.0 if self.matches(value) else levenshtein_ratio(f"Basic {self.token}", value or "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"equalTo": f"Basic {self.token}"}
 
 
 def _as_dict(obj: Any, key: str, pointer: str) -> dict[str, Any]:
@@ -224,8 +265,8 @@ class RequestPattern:
                 return False
         for name, vp in self.cookies.items():
             values = request.cookies.get(name)
-            if not (any(vp.matches(v) for v in values) if values else vp.matches(None)):
-                return False
+            if not (any(vp.matches(v) for v in values) if values else isinstance(vp, Absent)):
+                return False  # WireMock: an absent cookie matches only "absent"
         for name, mv in self.form.items():
             if not mv.matches(request.form.get(name, ())):
                 return False
@@ -324,6 +365,7 @@ def parse_request_pattern(obj: Any, pointer: str = "/request") -> RequestPattern
     """A RequestPattern from WireMock JSON; InvalidStubError names the JSON pointer of a bad field."""
     if not isinstance(obj, dict):
         raise InvalidStubError("the request pattern must be a JSON object", pointer)
+    check_known_keys(obj, REQUEST_KEYS, pointer, "request pattern")
     url_keys = [k for k in URL_KEYS if obj.get(k) is not None]
     if len(url_keys) > 1:
         raise InvalidStubError(
@@ -336,7 +378,7 @@ def parse_request_pattern(obj: Any, pointer: str = "/request") -> RequestPattern
             raise InvalidStubError(
                 f'method must be a string such as "GET", got {json.dumps(method)}', f"{pointer}/method"
             )
-        kw["method"] = method.upper()
+        kw["method"] = method  # WireMock compares methods as given: "put" never matches PUT
     if url_keys:
         key = url_keys[0]
         value = obj[key]
@@ -381,7 +423,7 @@ def parse_request_pattern(obj: Any, pointer: str = "/request") -> RequestPattern
             )
         token = base64.b64encode(f"{auth['username']}:{auth['password']}".encode()).decode()
         headers = dict(kw.get("headers", {}))
-        headers["Authorization"] = MultiValuePattern(single=EqualTo(f"Basic {token}"))
+        headers["Authorization"] = MultiValuePattern(single=BasicAuthValue(token))
         kw["headers"] = headers
     if obj.get("bodyPatterns") is not None:
         bp = obj["bodyPatterns"]

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from testbed.stubs import bounded_json
 from testbed.stubs.mapping import StubMapping
 from testbed.stubs.matching import FieldResult, MatchResult, RequestPattern
 from testbed.stubs.request import Request
@@ -87,7 +88,7 @@ def _lines(text: str) -> list[str]:
 
 def _pretty_body(text: str) -> str:
     try:
-        return json.dumps(json.loads(text), indent=2)
+        return json.dumps(bounded_json.loads(text), indent=2)
     except ValueError:
         return text
 
@@ -101,10 +102,10 @@ def _split_op(pattern_text: str) -> tuple[str | None, str]:
 
 
 def _jackson(text: str) -> str:
-    from testbed.stubs.templating import jackson_pretty
+    from testbed.stubs.template_helpers import jackson_pretty
 
     try:
-        return jackson_pretty(json.loads(text))
+        return jackson_pretty(bounded_json.loads(text))
     except ValueError:
         return text
 

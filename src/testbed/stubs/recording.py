@@ -6,11 +6,11 @@ from __future__ import annotations
 import base64
 import json
 import re
-import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from testbed.stubs.errors import InvalidStubError, StubError
+from testbed.stubs.ids import new_id
 from testbed.stubs.journal import ServeEvent
 from testbed.stubs.mapping import STARTED, StubMapping, parse_mapping
 from testbed.stubs.matching import parse_request_pattern
@@ -134,7 +134,7 @@ def stubs_from_events(events: list[ServeEvent], spec: Mapping[str, Any]) -> list
                 for position, index in enumerate(members):
                     scenario_of[index] = (base, position)
     for i, (event, req, resp) in enumerate(drafts):
-        stub_id = str(uuid.uuid4())
+        stub_id = new_id()
         mapping: dict[str, Any] = {
             "id": stub_id,
             "name": safe_name(event.request.path),

@@ -92,6 +92,11 @@ class StubRegistry:
         with self._lock:
             return [s for _, s in sorted(self._stubs.values(), key=lambda p: -p[0])]
 
+    def in_insertion_order(self) -> list[StubMapping]:
+        """Stubs oldest first (the order of a scenario's mappings in GET /__admin/scenarios)."""
+        with self._lock:
+            return [s for _, s in sorted(self._stubs.values(), key=lambda p: p[0])]
+
     def ordered(self) -> tuple[StubMapping, ...]:
         return self._ordered
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
-from email.utils import formatdate
 from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
+
+from testbed.stubs.ids import new_id
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Request:
     port: int = 0
     client_ip: str = "127.0.0.1"
     protocol: str = "HTTP/1.1"
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=new_id)
     logged_at: float = field(default_factory=time.time)
 
     @cached_property
@@ -136,8 +136,7 @@ class Request:
                 headers[k] = [*prev, v] if isinstance(prev, list) else [prev, v]
             else:
                 headers[k] = v
-        return {
-            "id": self.id,
+        return {  # WireMock's LoggedRequest has no id of its own (the serve event has)
             "url": self.url,
             "absoluteUrl": self.absolute_url,
             "method": self.method,
@@ -152,31 +151,53 @@ class Request:
             "scheme": self.scheme,
             "host": self.host,
             "port": self.port,
-            "loggedDateString": formatdate(self.logged_at, usegmt=True),
+            "loggedDateString": _http_date(self.logged_at),
             "queryParams": {k: {"key": k, "values": v} for k, v in self.query.items()},
             "formParams": {k: {"key": k, "values": v} for k, v in self.form.items()},
         }
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> Request:
-        """A request from LoggedRequest JSON (POST /__admin/near-misses/request)."""
-        url = str(obj.get("url") or "/")
+        """A request from LoggedRequest JSON (POST /__admin/near-misses/request).
+
+        Raises InvalidStubError (a 422 from the admin API) for fields of the wrong type.
+        """
+        from testbed.stubs.errors import InvalidStubError
+
+        url = obj.get("url") or "/"
         absolute = obj.get("absoluteUrl")
+        if not isinstance(url, str) or (absolute is not None and not isinstance(absolute, str)):
+            raise InvalidStubError("url and absoluteUrl must be strings", "/url")
         if absolute and not obj.get("url"):
-            parts = urlsplit(str(absolute))
+            parts = urlsplit(absolute)
             url = parts.path + (f"?{parts.query}" if parts.query else "")
+        raw_headers = obj.get("headers") or {}
+        if not isinstance(raw_headers, dict):
+            raise InvalidStubError("headers must be an object of name -> value or list of values", "/headers")
         headers: list[tuple[str, str]] = []
-        for k, v in (obj.get("headers") or {}).items():
+        for k, v in raw_headers.items():
             for value in v if isinstance(v, list) else [v]:
                 headers.append((k, str(value)))
         if obj.get("bodyAsBase64"):
-            body = base64.b64decode(obj["bodyAsBase64"])
+            try:
+                body = base64.b64decode(str(obj["bodyAsBase64"]), validate=True)
+            except ValueError as exc:
+                raise InvalidStubError(f"bodyAsBase64 is not base64: {exc}", "/bodyAsBase64") from exc
         else:
             raw = obj.get("body") or ""
             body = (raw if isinstance(raw, str) else json.dumps(raw)).encode()
+        method = obj.get("method") or "GET"
+        if not isinstance(method, str):
+            raise InvalidStubError("method must be a string such as GET", "/method")
         return cls(
-            method=str(obj.get("method") or "GET").upper(),
+            method=method.upper(),
             url=unquote(url) if " " in url else url,
             headers=tuple(headers),
             body=body,
         )
+
+
+def _http_date(timestamp: float) -> str:
+    from email.utils import formatdate  # only the admin API's journal needs it
+
+    return formatdate(timestamp, usegmt=True)

@@ -10,8 +10,31 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from testbed.stubs.errors import InvalidStubError
+from testbed.stubs.errors import InvalidStubError, check_known_keys
 
+# The keys WireMock 3's ResponseDefinition accepts; any other is refused, as WireMock does (422).
+RESPONSE_KEYS = frozenset(
+    {
+        "status",
+        "statusMessage",
+        "headers",
+        "body",
+        "jsonBody",
+        "base64Body",
+        "bodyFileName",
+        "additionalProxyRequestHeaders",
+        "removeProxyRequestHeaders",
+        "fixedDelayMilliseconds",
+        "delayDistribution",
+        "chunkedDribbleDelay",
+        "proxyBaseUrl",
+        "proxyUrlPrefixToRemove",
+        "fault",
+        "transformers",
+        "transformerParameters",
+        "fromConfiguredStub",
+    }
+)
 FAULTS = ("CONNECTION_RESET_BY_PEER", "EMPTY_RESPONSE", "MALFORMED_RESPONSE_CHUNK", "RANDOM_DATA_THEN_CLOSE")
 
 
@@ -92,6 +115,7 @@ def parse_response(obj: Any, pointer: str = "/response") -> ResponseDefinition:
         obj = {}
     if not isinstance(obj, dict):
         raise InvalidStubError("the response definition must be a JSON object", pointer)
+    check_known_keys(obj, RESPONSE_KEYS, pointer, "response definition")
     kw: dict[str, Any] = {"raw": obj}
     if obj.get("status") is not None:
         kw["status"] = _int(obj, "status", pointer)

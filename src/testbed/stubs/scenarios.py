@@ -41,19 +41,29 @@ class Scenarios:
         with self._lock:
             self._states.clear()
 
+    @staticmethod
+    def possible_states(name: str, stubs: Iterable[StubMapping]) -> list[str]:
+        """The states a scenario's stubs name (required or new), in the order they appear."""
+        possible: list[str] = []
+        for s in stubs:
+            if s.scenario_name == name:
+                for st in (s.required_scenario_state, s.new_scenario_state):
+                    if st is not None and st not in possible:
+                        possible.append(st)
+        return possible
+
     def to_json(self, stubs: Iterable[StubMapping]) -> list[dict[str, Any]]:
         """WireMock's GET /__admin/scenarios list."""
         by_name: dict[str, list[StubMapping]] = {}
         for stub in stubs:
             if stub.scenario_name is not None:
                 by_name.setdefault(stub.scenario_name, []).append(stub)
+        from testbed.stubs.java_text import java_hash_order
+
         out = []
-        for name, members in by_name.items():
-            possible: list[str] = [STARTED]
-            for s in members:
-                for st in (s.required_scenario_state, s.new_scenario_state):
-                    if st is not None and st not in possible:
-                        possible.append(st)
+        for name in java_hash_order(list(by_name)):  # WireMock keeps scenarios in a hash map
+            members = by_name[name]
+            possible = self.possible_states(name, members)
             out.append(
                 {
                     "id": name,

@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -29,6 +28,8 @@ from testbed.stubs.responses import ChunkedDribble
 from testbed.stubs.scenarios import Scenarios
 
 if TYPE_CHECKING:
+    import ssl
+
     from testbed.stubs.admin import AdminApi
     from testbed.stubs.recording import Recorder
     from testbed.stubs.tls import TlsMaterial
@@ -51,7 +52,35 @@ _HOP_BY_HOP = frozenset(
 )
 
 
+# The phrases of http.HTTPStatus for the usual codes: importing http (an enum of 60 members) is a
+# measurable share of the standalone server's start; rarer codes still ask it.
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    302: "Found",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    422: "Unprocessable Entity",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines())
+
+
 def _reason(status: int) -> str:
+    phrase = _REASONS.get(status)
+    if phrase is not None:
+        return phrase
+    from http import HTTPStatus
+
     try:
         return HTTPStatus(status).phrase
     except ValueError:
@@ -124,6 +153,7 @@ class StubServer:
         self._stopped = threading.Event()
         self.port = 0
         self.https_port: int | None = None
+        self._fault_ports: dict[str, int] = {}  # TLS fault -> the HTTPS port presenting it
         self.started_at = 0.0
         self._admin: AdminApi | None = None
         self._recorder: Recorder | None = None
@@ -157,7 +187,7 @@ class StubServer:
             self.reset_mappings()
         http_sock = self._listen(self._requested_port)
         self.port = http_sock.getsockname()[1]
-        self._spawn(self._accept_loop, http_sock, "http")
+        self._spawn(self._accept_loop, http_sock, None, "http")
         self._running = True
         if self._https:
             self.enable_https()
@@ -174,7 +204,35 @@ class StubServer:
                 self._tls = make_tls()
             tls_sock = self._listen(self._requested_https_port)
             self.https_port = tls_sock.getsockname()[1]
-            self._spawn(self._accept_loop, tls_sock, "https")
+            self._spawn(self._accept_loop, tls_sock, self._tls.server_context, "https")
+
+    def https_url_with(self, fault: str) -> str:
+        """The base URL of an HTTPS port serving the same stubs with a bad certificate (or mutual TLS).
+
+        ``fault`` is one of ``testbed.stubs.tls.TLS_FAULTS``: untrusted-ca, expired, not-yet-valid,
+        wrong-host, self-signed, require-client-cert. A client that trusts ``ca_bundle`` must refuse
+        every one of them (for require-client-cert: unless it presents ``client_cert``)::
+
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(server.https_url_with("expired") + "/x", verify=server.tls.client_context())
+        """
+        self.enable_https()
+        with self._conn_lock:
+            port = self._fault_ports.get(fault)
+            if port is None:
+                assert self._tls is not None
+                context = self._tls.fault_context(fault)  # StubError naming the faults for an unknown one
+                sock = self._listen(0)
+                port = self._fault_ports[fault] = sock.getsockname()[1]
+                self._spawn(self._accept_loop, sock, context, "https")
+        return f"https://localhost:{port}"
+
+    @property
+    def client_cert(self) -> Path:
+        """PEM (certificate and key) of a client certificate the require-client-cert port accepts."""
+        self.enable_https()
+        assert self._tls is not None
+        return self._tls.client_cert
 
     def _listen(self, port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -217,6 +275,7 @@ class StubServer:
         self._listeners.clear()
         self._threads.clear()
         self.https_port = None
+        self._fault_ports.clear()
         if self._tls is not None and self._owns_tls:
             self._tls.cleanup()
             self._tls = None
@@ -320,6 +379,7 @@ class StubServer:
     def serve(self, request: Request) -> tuple[Reply, StubMapping | None]:
         """What to answer to ``request`` (no I/O besides body files and proxying)."""
         started = time.perf_counter()
+        error: str | None = None
         stub = self.registry.match(request)
         if stub is None:
             from testbed.stubs.near_miss import near_misses_for_request, not_matched_table
@@ -339,7 +399,9 @@ class StubServer:
             try:
                 reply = self._reply_for(stub, request)
             except StubError as exc:
-                reply = Reply(500, [("Content-Type", "text/plain;charset=UTF-8")], str(exc).encode())
+                # As WireMock: a 500 in plain text, still naming the stub that matched
+                error = str(exc)
+                reply = Reply(500, [("Content-Type", "text/plain"), ("Matched-Stub-Id", stub.id)], error.encode())
         if stub is not None and ("postServeActions" in stub.raw or "serveEventListeners" in stub.raw):
             from testbed.stubs.webhooks import fire, webhook_parameters
 
@@ -351,6 +413,7 @@ class StubServer:
                     stub,
                     ServedResponse(reply.status, tuple(reply.headers), reply.body, reply.fault),
                     serve_ms=(time.perf_counter() - started) * 1000,
+                    error=error,
                 )
             )
         return reply, stub
@@ -413,11 +476,23 @@ class StubServer:
 
         resp = stub.response
         assert resp.proxy_base_url is not None
-        target = urlsplit(resp.proxy_base_url)
+        base_url = resp.proxy_base_url
+        if resp.templated or self.global_response_templating:  # e.g. "{{request.headers.X-Upstream}}"
+            base_url = self._render(base_url, stub, request).rstrip("/")
+        target = urlsplit(base_url)
+        if target.scheme not in ("http", "https") or not target.hostname:
+            return Reply(
+                500,
+                [("Content-Type", "text/plain;charset=UTF-8")],
+                f"testbed stub proxy: proxyBaseUrl {base_url!r} is not an http(s) URL".encode(),
+            )
         path = request.url
         prefix = resp.proxy_url_prefix_to_remove
         if prefix and path.startswith(prefix):
-            path = path[len(prefix) :] or "/"
+            path = path[len(prefix) :]
+        full_path = target.path.rstrip("/") + path
+        if not full_path.startswith("/"):
+            full_path = "/" + full_path
         conn_cls = http.client.HTTPSConnection if target.scheme == "https" else http.client.HTTPConnection
         conn = conn_cls(target.hostname or "127.0.0.1", target.port, timeout=30)
         headers = {
@@ -427,9 +502,7 @@ class StubServer:
         }
         headers.update(resp.additional_proxy_headers)
         try:
-            conn.request(
-                request.method, target.path.rstrip("/") + path, body=request.body or None, headers=headers
-            )
+            conn.request(request.method, full_path, body=request.body or None, headers=headers)
             upstream = conn.getresponse()
             body = upstream.read()
             out = [(k, v) for k, v in upstream.getheaders() if k.lower() not in _HOP_BY_HOP]
@@ -438,7 +511,7 @@ class StubServer:
             return Reply(
                 500,
                 [("Content-Type", "text/plain;charset=UTF-8")],
-                f"testbed stub proxy to {resp.proxy_base_url} failed: {exc}".encode(),
+                f"testbed stub proxy to {base_url} failed: {exc}".encode(),
             )
         finally:
             conn.close()
@@ -447,7 +520,7 @@ class StubServer:
 
     # -- sockets -----------------------------------------------------------------------------------
 
-    def _accept_loop(self, listener: socket.socket, scheme: str) -> None:
+    def _accept_loop(self, listener: socket.socket, context: ssl.SSLContext | None, scheme: str) -> None:
         while True:
             try:
                 conn, addr = listener.accept()
@@ -455,22 +528,21 @@ class StubServer:
                 return
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             t = threading.Thread(
-                target=self._connection, args=(conn, addr, scheme), daemon=True, name="testbed-stub-conn"
+                target=self._connection, args=(conn, addr, context, scheme), daemon=True, name="testbed-stub-conn"
             )
             t.start()
 
-    def _connection(self, conn: socket.socket, addr: Any, scheme: str) -> None:
+    def _connection(self, conn: socket.socket, addr: Any, context: ssl.SSLContext | None, scheme: str) -> None:
         sock: socket.socket = conn
         with self._conn_lock:
             self._connections.add(conn)
         try:
-            if scheme == "https":
-                assert self._tls is not None
+            if context is not None:
                 try:
                     conn.settimeout(10)
-                    sock = self._tls.server_context.wrap_socket(conn, server_side=True)
+                    sock = context.wrap_socket(conn, server_side=True)
                     sock.settimeout(None)
-                except OSError:  # ssl.SSLError is an OSError
+                except OSError:  # ssl.SSLError is an OSError: the client refused us, or we refused it
                     return
             self._serve_connection(sock, addr, scheme)
         except OSError:
@@ -588,10 +660,14 @@ class StubServer:
 
                 detail = "".join(traceback.format_exception(exc))
                 self.errors.append(f"{method} {target}: {detail}")
+                print(f"testbed stub server: {method} {target} failed:\n{detail}", file=sys.stderr)
+                # The client gets what failed, not our stack: the traceback goes to the test (errors) and
+                # to stderr, where a report of the bug can pick it up.
                 reply = Reply(
                     500,
                     [("Content-Type", "text/plain;charset=UTF-8")],
-                    f"testbed stub server error:\n{detail}".encode(),
+                    f"testbed stub server error while answering {method} {target}: {type(exc).__name__}: "
+                    f"{exc}\nThis is a testbed bug; the traceback is on the server's stderr."[:4000].encode(),
                 )
             if reply.fault is not None:
                 if reply.delay_ms:
@@ -645,6 +721,8 @@ class StubServer:
         reason = reply.reason if reply.reason is not None else _reason(reply.status)
         lines = [f"HTTP/1.1 {reply.status} {reason}"]
         for k, v in reply.headers:
+            if "\n" in v or "\r" in v or "\n" in k or "\r" in k:  # a templated header: never split the response
+                k, v = _one_line(k), _one_line(v)
             lines.append(f"{k}: {v}")
         if reply.dribble is not None and reply.body and not head_only:
             lines.append("Transfer-Encoding: chunked")

@@ -71,6 +71,30 @@ class HttpStub:
         """An SSL context trusting only the throwaway CA: ``httpx.Client(verify=http_stub.ssl_context)``."""
         return ssl.create_default_context(cafile=str(self.ca_bundle))
 
+    def https_url_with(self, fault: str) -> str:
+        """The base URL of an HTTPS port with a bad certificate, serving this test's stubs.
+
+        ``fault``: untrusted-ca, expired, not-yet-valid, wrong-host, self-signed, or require-client-cert
+        (mutual TLS). "The client refuses an untrusted server" is then one line::
+
+            with pytest.raises(httpx.ConnectError):
+                httpx.get(http_stub.https_url_with("untrusted-ca") + "/x", verify=http_stub.ssl_context)
+        """
+        self.server.enable_https()
+        return self.server.https_url_with(fault)
+
+    @property
+    def client_cert(self) -> Path:
+        """PEM file (certificate and key) of a client certificate the require-client-cert port accepts."""
+        return self.server.client_cert
+
+    @property
+    def mtls_context(self) -> ssl.SSLContext:
+        """``ssl_context`` that also presents ``client_cert``: the client side of mutual TLS."""
+        context = self.ssl_context
+        context.load_cert_chain(str(self.client_cert))
+        return context
+
     def stub_for(self, stub: StubBuilder | Mapping[str, Any]) -> StubMapping:
         """Add a stub (a builder such as ``get("/x").will_return(...)`` or WireMock JSON)."""
         data = stub.to_json() if isinstance(stub, StubBuilder) else dict(stub)

@@ -1,85 +1,132 @@
-"""WireMock response templating ("response-template"): a Handlebars subset, the request model, helpers.
+"""WireMock response templating ("response-template"): Handlebars as WireMock's Handlebars.java runs it.
 
-Supported: ``{{path}}`` and ``{{{path}}}`` (both unescaped, as in WireMock 3), ``{{helper args k=v}}``,
-sub-expressions ``(helper ...)``, blocks ``#if`` / ``#unless`` / ``#each`` / ``#with`` with ``{{else}}``,
-comments. An unknown helper is an ``UnsupportedTemplateHelperError`` naming it, never a silent empty string.
+The engine: ``{{path}}`` / ``{{{path}}}`` (no HTML escaping, as WireMock's standalone), helpers with
+positional and ``key=value`` arguments, sub-expressions ``(helper ...)``, blocks with ``{{else}}`` and
+``{{else if ...}}`` chains, block parameters (``{{#each list as |item i|}}``), inverted sections
+``{{^x}}``, ``@index`` / ``@key`` / ``@first`` / ``@last``, ``../`` paths, comments and ``~`` whitespace
+control. Values print as Java prints them (``3.0``, ``[a, b]``, ``{k=v}``), because that
+is what WireMock users see. The helpers are in ``template_helpers``; an unknown one is an error naming it.
+
+Rendering is bounded (output size, loop iterations, sizes helpers may build): see the limits below.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import random
 import re
-import string
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, unquote
 
-from testbed.stubs.errors import UnsupportedTemplateHelperError
-from testbed.stubs.operators import (
-    _add_offset,
-    compile_jsonpath,
-    java_date_format_to_strftime,
-    parse_datetime,
-)
+from testbed.stubs.errors import StubError, TemplateLimitError, UnsupportedTemplateHelperError
+from testbed.stubs.java_text import double_text, java_hash_order
 from testbed.stubs.request import Request
 
-# --- the request model -------------------------------------------------------------------------------
+# --- resource limits ---------------------------------------------------------------------------------
+# The admin API is unauthenticated and a template is code: without bounds, `{{range 1 100000000}}` or
+# `randomValue length=100000000` grows the server by gigabytes. Over a bound the response is a 500 naming
+# the helper and the limit.
+MAX_OUTPUT_CHARS = 10_000_000  # one rendered template (a body, a header, a file name)
+MAX_ITERATIONS = 100_000  # block iterations ({{#each}}) in one render, nested loops included
+MAX_ITEMS = 100_000  # elements a helper may build (range, array)
 
 
-class MultiValue(list[str]):
-    """A header or query parameter: renders as its first value; ``.[n]``, ``.first``, ``.last`` index it."""
+def _over_limit(what: str, asked: int, limit: int, unit: str) -> TemplateLimitError:
+    return TemplateLimitError(
+        f"response template: {what} asks for {asked:,} {unit}, over testbed's limit of {limit:,} {unit} "
+        "per template (a bound that keeps a runaway template from exhausting the server); ask for less"
+    )
+
+
+def check_size(what: str, asked: int, limit: int = MAX_OUTPUT_CHARS, unit: str = "characters") -> int:
+    """``asked`` if within ``limit``, else a TemplateLimitError naming ``what``."""
+    if asked > limit:
+        raise _over_limit(what, asked, limit, unit)
+    return asked
+
+
+class TemplateError(StubError):
+    """A template that cannot be parsed or rendered (WireMock answers these with a 500 too)."""
+
+
+# --- values as WireMock's template model holds them ----------------------------------------------------
+
+
+class ListOrSingle(list[Any]):
+    """A header, query parameter or cookie: prints as its first value; ``.[n]``, ``.first``, ``.last``."""
 
     def __str__(self) -> str:
-        return self[0] if self else ""
+        return to_text(self[0]) if self else ""
 
 
-class PathValue(str):
-    """``request.path``: renders as the path; ``.[n]`` is a segment, ``.name`` a urlPathTemplate parameter."""
+class UrlPath(str):
+    """``request.path`` / ``request.pathSegments``: prints as the path; ``.[n]`` is a segment, ``.name`` a
+    urlPathTemplate parameter."""
 
     segments: list[str]
     params: dict[str, str]
 
 
-class MethodValue(str):
-    """``request.method``: prints as the method, but (as in WireMock) is not equal to a plain string."""
+class RequestMethod(str):
+    """``request.method``: prints as the method but (an enum in WireMock) is not equal to a string."""
 
 
-class CaseInsensitive(dict[str, Any]):
-    def get_ci(self, key: str) -> Any:
+class JavaMap(dict[str, Any]):
+    """A map that iterates and prints in the order a Java HashMap would (the query and cookie maps)."""
+
+    def ordered_keys(self) -> list[str]:
+        return java_hash_order(list(self))
+
+
+class CaseInsensitiveMap(dict[str, Any]):
+    """The headers: case-insensitive lookup, sorted case-insensitively (a Java TreeMap)."""
+
+    def lookup(self, key: str) -> Any:
         if key in self:
             return self[key]
         low = key.lower()
-        for k, v in self.items():
-            if k.lower() == low:
-                return v
-        return None
+        return next((v for k, v in self.items() if k.lower() == low), None)
+
+    def ordered_keys(self) -> list[str]:
+        return sorted(self, key=str.lower)
+
+
+class JsonObject(dict[str, Any]):
+    """A JSON object from jsonPath: prints as pretty JSON (WireMock's MapJsonData)."""
+
+
+class JsonArray(list[Any]):
+    """A JSON array from jsonPath: prints as compact JSON (WireMock's ListJsonData)."""
+
+
+def ordered_items(value: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    keys = value.ordered_keys() if isinstance(value, JavaMap | CaseInsensitiveMap) else list(value)
+    return [(k, value[k]) for k in keys]
 
 
 def request_model(request: Request, path_params: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The ``request`` object templates see, with WireMock's field names."""
-    segments = [s for s in request.path.split("/") if s]
-    path = PathValue(request.path)
-    path.segments = segments
+    path = UrlPath(request.path)
+    path.segments = [s for s in request.path.split("/") if s]
     path.params = dict(path_params or {})
-    headers = CaseInsensitive()
+    headers = CaseInsensitiveMap()
     for k, v in request.headers:
-        headers.setdefault(k, MultiValue()).append(v)
+        existing = headers.lookup(k)
+        if existing is None:
+            headers[k] = ListOrSingle([v])
+        else:
+            existing.append(v)
     return {
         "id": request.id,
         "url": request.url,
         "path": path,
-        "pathSegments": segments,
-        "query": {k: MultiValue(v) for k, v in request.query.items()},
-        "method": MethodValue(request.method),
+        "pathSegments": path,
+        "query": JavaMap({k: ListOrSingle(v) for k, v in request.query.items()}),
+        "method": RequestMethod(request.method),
         "headers": headers,
-        "cookies": {k: MultiValue(v) for k, v in request.cookies.items()},
+        "cookies": JavaMap({k: ListOrSingle(v) for k, v in request.cookies.items()}),
         "body": request.body_text,
         "bodyAsBase64": base64.b64encode(request.body).decode(),
         "baseUrl": request.base_url,
@@ -87,40 +134,54 @@ def request_model(request: Request, path_params: Mapping[str, str] | None = None
         "host": request.host,
         "port": request.port,
         "clientIp": request.client_ip,
-        "form": {k: MultiValue(v) for k, v in request.form.items()},
+        "multipart": bool(request.parts),
         "parts": {},
     }
 
 
+def to_text(value: Any) -> str:
+    """How WireMock prints a value: Java's toString of what its template model holds."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return double_text(value)
+    if isinstance(value, ListOrSingle):
+        return str(value)
+    if isinstance(value, JsonObject):
+        from testbed.stubs.template_helpers import jackson_pretty
+
+        return jackson_pretty(dict(value))
+    if isinstance(value, JsonArray):
+        return json.dumps(list(value), separators=(",", ":"), ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(to_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={to_text(v)}" for k, v in ordered_items(value)) + "}"
+    return str(value)
+
+
+def is_empty(value: Any) -> bool:
+    """Handlebars.java's falsy: null, "", empty list or map, false, and zero."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value == ""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value == 0
+    if isinstance(value, list | tuple | dict):
+        return len(value) == 0
+    return False
+
+
 # --- parsing -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Text:
-    text: str
-
-
-@dataclass
-class Expr:
-    """A helper call or a path: ``name`` then positional ``args`` and ``hash`` arguments."""
-
-    name: Any  # a token (path string, literal) or a nested Expr
-    args: list[Any] = field(default_factory=list)
-    hash: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class Mustache:
-    expr: Expr
-    escape: bool
-
-
-@dataclass
-class Block:
-    name: str
-    expr: Expr
-    body: list[Any]
-    inverse: list[Any]
 
 
 @dataclass(frozen=True)
@@ -129,13 +190,173 @@ class Literal:
 
 
 @dataclass(frozen=True)
-class Path:
+class PathExpr:
     parts: tuple[str, ...]
     raw: str
+    up: int = 0  # how many ../
+    data: bool = False  # @index, @key...
+    this: bool = False  # starts with this or .
 
 
-def _tags(src: str) -> Iterator[tuple[int, int, bool, str]]:
-    """Each ``{{...}}`` / ``{{{...}}}``: (start, end, raw, inner); quotes may hold braces: '{"a":{}}'."""
+@dataclass
+class Call:
+    """A helper call or a value: ``head`` then positional ``params`` and ``hash`` arguments."""
+
+    head: Any  # PathExpr, Literal or Call (a sub-expression)
+    params: list[Any] = field(default_factory=list)
+    hash: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str | None:
+        h = self.head
+        if isinstance(h, PathExpr) and len(h.parts) == 1 and not h.up and not h.data and not h.this:
+            return h.parts[0]
+        return None
+
+
+@dataclass
+class Text:
+    text: str
+
+
+@dataclass
+class Mustache:
+    call: Call
+
+
+@dataclass
+class Block:
+    call: Call
+    body: list[Any]
+    inverse: list[Any]
+    block_params: tuple[str, ...] = ()
+    inverted: bool = False  # {{^x}}...{{/x}}
+    chained: bool = False  # the {{else if ...}} part of a chain
+
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<open>\()|(?P<close>\))
+        |'(?P<sq>(?:[^'\\]|\\.)*)'|"(?P<dq>(?:[^"\\]|\\.)*)"
+        |(?P<key>[^\s()=]+)=(?!=)
+        |(?P<word>[^\s()]+)
+    )""",
+    re.VERBOSE,
+)
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+
+
+def _unescape(text: str, quote: str) -> str:
+    return text.replace("\\" + quote, quote)
+
+
+def _tokens(src: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    pos = 0
+    src = src.strip()
+    while pos < len(src):
+        m = _TOKEN.match(src, pos)
+        if not m or m.end() == pos:
+            raise TemplateError(f"response template: cannot read {src[pos : pos + 20]!r} in {{{{{src}}}}}")
+        pos = m.end()
+        kind = m.lastgroup or ""
+        value = m.group(kind) if kind else ""
+        if kind in ("sq", "dq") and pos < len(src) and not (src[pos].isspace() or src[pos] == ")"):
+            # '$['weird'] is a string followed by more text: Handlebars refuses it, so does testbed
+            raise TemplateError(
+                f"response template: in {{{{{src}}}}}, the string {m.group().strip()} is followed by "
+                f"{src[pos:pos + 10]!r}; to put quotes inside a string, use the other kind (\"$['a b']\")"
+            )
+        if kind == "sq":
+            out.append(("str", _unescape(value, "'")))
+        elif kind == "dq":
+            out.append(("str", _unescape(value, '"')))
+        else:
+            out.append((kind, value))
+    return out
+
+
+def _path(raw: str) -> PathExpr:
+    text = raw
+    if text.startswith("@"):
+        parts = tuple(p for p in re.findall(r"\[[^\]]*\]|[^./\[\]]+", text[1:]))
+        return PathExpr(tuple(p[1:-1] if p.startswith("[") else p for p in parts), raw, data=True)
+    up = 0
+    while text.startswith("../"):
+        up += 1
+        text = text[3:]
+    this = False
+    if text in ("this", "."):
+        return PathExpr((), raw, up, this=True)
+    if text.startswith("this.") or text.startswith("this/"):
+        this, text = True, text[5:]
+    elif text.startswith("./"):
+        this, text = True, text[2:]
+    parts = tuple(p[1:-1] if p.startswith("[") else p for p in re.findall(r"\[[^\]]*\]|[^./\[\]]+", text))
+    return PathExpr(parts, raw, up, this=this)
+
+
+def _atom(kind: str, value: str) -> Any:
+    if kind == "str":
+        return Literal(value)
+    if value in ("true", "false"):
+        return Literal(value == "true")
+    if value in ("null", "undefined"):
+        return Literal(None)
+    if _NUMBER.fullmatch(value):
+        return Literal(float(value) if "." in value else int(value))
+    return _path(value)
+
+
+def _call(tokens: list[tuple[str, str]], pos: int = 0, sub: bool = False) -> tuple[Call, int]:
+    items: list[Any] = []
+    hash_args: dict[str, Any] = {}
+    while pos < len(tokens):
+        kind, value = tokens[pos]
+        if kind == "close":
+            if sub:
+                return _make_call(items, hash_args), pos + 1
+            raise TemplateError("response template: a ')' without its '('")
+        if kind == "key":
+            pos += 1
+            if pos >= len(tokens):
+                raise TemplateError(f"response template: {value}= needs a value")
+            if tokens[pos][0] == "open":
+                hash_args[value], pos = _call(tokens, pos + 1, True)
+            else:
+                hash_args[value] = _atom(*tokens[pos])
+                pos += 1
+            continue
+        if kind == "open":
+            inner, pos = _call(tokens, pos + 1, True)
+            items.append(inner)
+            continue
+        items.append(_atom(kind, value))
+        pos += 1
+    if sub:
+        raise TemplateError("response template: a '(' is never closed")
+    return _make_call(items, hash_args), pos
+
+
+def _make_call(items: list[Any], hash_args: dict[str, Any]) -> Call:
+    if not items:
+        raise TemplateError("response template: an empty expression {{}}")
+    return Call(items[0], items[1:], hash_args)
+
+
+def _parse_call(src: str) -> Call:
+    return _call(_tokens(src))[0]
+
+
+def _split_block_params(src: str) -> tuple[str, tuple[str, ...]]:
+    m = re.search(r"\s+as\s+\|([^|]*)\|\s*$", src)
+    if not m:
+        return src, ()
+    return src[: m.start()], tuple(m.group(1).split())
+
+
+def _tags(src: str) -> Iterator[tuple[int, int, str, bool, bool]]:
+    """Each tag: (start, end, inner, strip_before, strip_after)."""
     pos = 0
     while True:
         start = src.find("{{", pos)
@@ -143,17 +364,21 @@ def _tags(src: str) -> Iterator[tuple[int, int, bool, str]]:
             return
         if src.startswith("{{!--", start):
             end = src.find("--}}", start)
-            end = len(src) if end < 0 else end + 4
-            yield start, end, False, "!"
-            pos = end
+            if end < 0:
+                raise TemplateError("response template: a {{!-- comment is never closed")
+            yield start, end + 4, "!", False, False
+            pos = end + 4
             continue
-        raw = src.startswith("{{{", start)
-        i = start + (3 if raw else 2)
-        close = "}}}" if raw else "}}"
+        triple = src.startswith("{{{", start)
+        close = "}}}" if triple else "}}"
+        i = start + (3 if triple else 2)
         quote = ""
         while i < len(src):
             c = src[i]
             if quote:
+                if c == "\\":
+                    i += 2
+                    continue
                 if c == quote:
                     quote = ""
             elif c in "'\"":
@@ -161,196 +386,301 @@ def _tags(src: str) -> Iterator[tuple[int, int, bool, str]]:
             elif src.startswith(close, i):
                 break
             i += 1
-        inner = src[start + (3 if raw else 2) : i].strip("~") if not raw else src[start + 3 : i]
-        yield start, min(i + len(close), len(src)), raw, inner
+        if i >= len(src):
+            raise TemplateError(f"response template: the tag at position {start} is never closed with {close}")
+        if not triple and src.startswith("}}}", i):
+            # Handlebars reads }}} as the end of a {{{ tag: `"n": {{x}}}` is an error in WireMock too
+            raise TemplateError(
+                f"response template: {src[start:i + 3]!r} closes a {{{{ tag with }}}}}}; "
+                "put a space before the last } (e.g. {{x}} })"
+            )
+        inner = src[start + (3 if triple else 2) : i]
+        strip_before = inner.startswith("~")
+        strip_after = inner.endswith("~")
+        inner = inner.strip("~")
+        if triple:
+            inner = "&" + inner
+        yield start, i + len(close), inner, strip_before, strip_after
         pos = i + len(close)
 
 
-_TOKEN = re.compile(r"""\s*(?:(\()|(\))|'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|([^\s()=]+)=|([^\s()]+))""")
-
-
-def _tokenize(src: str) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    pos = 0
-    src = src.strip()
-    while pos < len(src):
-        m = _TOKEN.match(src, pos)
-        if not m or m.end() == pos:
-            break
-        pos = m.end()
-        if m.group(1):
-            out.append(("(", "("))
-        elif m.group(2):
-            out.append((")", ")"))
-        elif m.group(3) is not None:
-            out.append(("str", m.group(3).replace("\\'", "'")))
-        elif m.group(4) is not None:
-            out.append(("str", m.group(4).replace('\\"', '"')))
-        elif m.group(5):
-            out.append(("key", m.group(5)))
-        elif m.group(6):
-            out.append(("word", m.group(6)))
-    return out
-
-
-def _atom(tok: tuple[str, str]) -> Any:
-    kind, value = tok
-    if kind == "str":
-        return Literal(value)
-    if value in ("true", "false"):
-        return Literal(value == "true")
-    if value in ("null", "undefined"):
-        return Literal(None)
-    if re.fullmatch(r"-?\d+", value):
-        return Literal(int(value))
-    if re.fullmatch(r"-?\d+\.\d+", value):
-        return Literal(float(value))
-    return _path(value)
-
-
-def _path(raw: str) -> Path:
-    parts: list[str] = []
-    for piece in re.findall(r"\[[^\]]*\]|[^.\[\]]+", raw):
-        parts.append(piece[1:-1] if piece.startswith("[") else piece)
-    return Path(tuple(parts), raw)
-
-
-def _parse_expr(tokens: list[tuple[str, str]], pos: int = 0, stop_at_paren: bool = False) -> tuple[Expr, int]:
-    items: list[Any] = []
-    hash_args: dict[str, Any] = {}
-    while pos < len(tokens):
-        kind, value = tokens[pos]
-        if kind == ")":
-            if stop_at_paren:
-                pos += 1
-                break
-            pos += 1
-            continue
-        if kind == "key":
-            pos += 1
-            if pos < len(tokens) and tokens[pos][0] == "(":
-                sub, pos = _parse_expr(tokens, pos + 1, True)
-                hash_args[value] = sub
-            elif pos < len(tokens):
-                hash_args[value] = _atom(tokens[pos])
-                pos += 1
-            continue
-        if kind == "(":
-            sub, pos = _parse_expr(tokens, pos + 1, True)
-            items.append(sub)
-            continue
-        if kind == "word" and value == "as":  # `as |x|` block params: keep simple
-            break
-        items.append(_atom(tokens[pos]))
-        pos += 1
-    if not items:
-        return Expr(Literal("")), pos
-    return Expr(items[0], items[1:], hash_args), pos
-
-
-@lru_cache(maxsize=256)  # a stub's template is rendered for every request it serves
+@lru_cache(maxsize=512)  # a stub's template is rendered for every request it serves
 def parse_template(src: str) -> list[Any]:
     """Parse a Handlebars template into nodes (Text / Mustache / Block)."""
     root: list[Any] = []
-    stack: list[tuple[str, Expr, list[Any], list[Any], list[Any]]] = []
+    # each open block: (name, Block, the list currently appended to, the block an {{else}} continues)
+    stack: list[tuple[str, Block, list[Any], Block]] = []
     current = root
     pos = 0
-    for start, end, raw, text in _tags(src):
-        if start > pos:
-            current.append(Text(src[pos:start]))
-        pos = end
-        if raw:
-            current.append(Mustache(_parse_expr(_tokenize(text))[0], False))
+    strip_next = False
+    for start, end, inner, strip_before, strip_after in _tags(src):
+        text = src[pos:start]
+        if strip_next:
+            text = text.lstrip()
+        if strip_before:
+            text = text.rstrip()
+        if text:
+            current.append(Text(text))
+        pos, strip_next = end, strip_after
+        tag = inner.strip()
+        if tag.startswith("!"):
             continue
-        inner = text.strip()
-        if inner.startswith("!"):
+        if tag.startswith(">"):
+            raise UnsupportedTemplateHelperError(f"response template: partials ({{{{{tag}}}}}) are not supported")
+        if tag.startswith("#") or (tag.startswith("^") and tag != "^"):
+            body_src, params = _split_block_params(tag[1:].strip())
+            call = _parse_call(body_src)
+            name = call.name or (call.head.raw if isinstance(call.head, PathExpr) else "")
+            block = Block(call, [], [], params, inverted=tag.startswith("^"))
+            current.append(block)
+            stack.append((name, block, block.body, block))
+            current = block.body
             continue
-        if inner.startswith("#"):
-            tokens = _tokenize(inner[1:])
-            name = tokens[0][1] if tokens else ""
-            expr, _ = _parse_expr(tokens[1:])
-            if not tokens[1:]:
-                expr = Expr(Literal(None))
-            body: list[Any] = []
-            stack.append((name, expr, body, [], current))
-            current = body
-            continue
-        if inner == "else" or inner.startswith("else "):
-            if stack:
-                name, expr, body, inverse, parent = stack[-1]
-                current = inverse
-            continue
-        if inner.startswith("/"):
+        if tag == "else" or tag == "^" or tag.startswith("else "):
             if not stack:
-                raise UnsupportedTemplateHelperError(f"response template has a stray {{{{{inner}}}}}")
-            name, expr, body, inverse, parent = stack.pop()
-            parent.append(Block(name, expr, body, inverse))
-            current = parent
+                raise TemplateError(f"response template: {{{{{tag}}}}} outside a block")
+            name, block, _, tail = stack[-1]
+            rest = tag[5:].strip() if tag.startswith("else ") else ""
+            if rest:  # {{else if x}}: a block nested in the inverse, closed by the same {{/if}}
+                body_src, params = _split_block_params(rest)
+                chained = Block(_parse_call(body_src), [], [], params, chained=True)
+                tail.inverse.append(chained)
+                tail, current = chained, chained.body
+            else:
+                current = tail.inverse
+            stack[-1] = (name, block, current, tail)
             continue
-        if inner.startswith("&"):
-            current.append(Mustache(_parse_expr(_tokenize(inner[1:]))[0], False))
+        if tag.startswith("/"):
+            closing = tag[1:].strip()
+            if not stack:
+                raise TemplateError(f"response template: {{{{/{closing}}}}} closes no block")
+            name, block, _, _ = stack.pop()
+            if closing != name:
+                raise TemplateError(
+                    f"response template: {{{{#{name}}}}} is closed by {{{{/{closing}}}}}; close it with {{{{/{name}}}}}"
+                )
+            current = stack[-1][2] if stack else root
             continue
-        current.append(Mustache(_parse_expr(_tokenize(inner))[0], True))
+        if tag.startswith("&"):
+            tag = tag[1:]
+        current.append(Mustache(_parse_call(tag)))
     if stack:
-        raise UnsupportedTemplateHelperError(
-            f"response template: block {{{{#{stack[-1][0]}}}}} is never closed"
-        )
-    if pos < len(src):
-        current.append(Text(src[pos:]))
+        raise TemplateError(f"response template: block {{{{#{stack[-1][0]}}}}} is never closed")
+    text = src[pos:]
+    if strip_next:
+        text = text.lstrip()
+    if text:
+        current.append(Text(text))
     return root
 
 
-# --- evaluation --------------------------------------------------------------------------------------
-
-
-def to_text(value: Any) -> str:
-    """How Handlebars (Java) prints a value."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(value)
-    if isinstance(value, MultiValue | PathValue):
-        return str(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(to_text(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}={to_text(v)}" for k, v in value.items()) + "}"
-    return str(value)
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value != "" and value != "false"
-    return bool(value) if value is not None else False
+# --- rendering ---------------------------------------------------------------------------------------
 
 
 @dataclass
 class Scope:
+    """One level of the context stack: its value, its @data and its block parameters."""
+
     value: Any
     parent: Scope | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
 
-def _lookup(obj: Any, key: str) -> Any:
+_SAME = object()
+
+
+@dataclass
+class Options:
+    """What a helper receives besides its context: Handlebars.java's ``Options``."""
+
+    renderer: Renderer
+    scope: Scope
+    params: list[Any]
+    hash: dict[str, Any]
+    has_context: bool
+    block: Block | None = None
+
+    @property
+    def is_block(self) -> bool:
+        return self.block is not None
+
+    def param(self, i: int, default: Any = None) -> Any:
+        return self.params[i] if i < len(self.params) else default
+
+    def fn(self, context: Any = _SAME, data: dict[str, Any] | None = None, values: Sequence[Any] = ()) -> str:
+        """Render the block's body (with ``context`` as ``this`` if given, block params from ``values``)."""
+        if self.block is None:
+            return ""
+        return self.renderer.render_in(self.block.body, self.scope, context, data, values, self.block.block_params)
+
+    def inverse(self, context: Any = _SAME) -> str:
+        if self.block is None:
+            return ""
+        return self.renderer.render_in(self.block.inverse, self.scope, context, None, (), ())
+
+    def set_data(self, name: str, value: Any) -> None:
+        """A variable later tags can read by name (assign, parseJson 'var', regexExtract ... 'var')."""
+        self.renderer.variables[name] = value
+
+    def iterate(self, count: int, what: str) -> None:
+        self.renderer.iterate(what, count)
+
+
+Helper = Callable[[Any, Options], Any]
+
+
+class Renderer:
+    """Renders parsed templates against a root model; helpers come from ``template_helpers.HELPERS``."""
+
+    def __init__(self, root: Mapping[str, Any], helpers: Mapping[str, Helper]) -> None:
+        self.root = dict(root)
+        self.helpers = helpers
+        self.variables: dict[str, Any] = {}
+        self.output_chars = 0  # text emitted so far (leaves only: a block's text is counted once)
+        self.iterations = 0
+
+    def emit(self, text: str) -> str:
+        self.output_chars += len(text)
+        if self.output_chars > MAX_OUTPUT_CHARS:
+            raise _over_limit("the rendered output", self.output_chars, MAX_OUTPUT_CHARS, "characters")
+        return text
+
+    def iterate(self, what: str, count: int) -> None:
+        self.iterations += count
+        if self.iterations > MAX_ITERATIONS:
+            raise _over_limit(what, self.iterations, MAX_ITERATIONS, "loop iterations")
+
+    def render(self, nodes: Sequence[Any], scope: Scope) -> str:
+        out: list[str] = []
+        for node in nodes:
+            if isinstance(node, Text):
+                out.append(self.emit(node.text))
+            elif isinstance(node, Mustache):
+                out.append(self.emit(to_text(self.evaluate(node.call, scope, top=True))))
+            else:
+                out.append(self.block(node, scope))
+        return "".join(out)
+
+    def render_in(
+        self,
+        nodes: Sequence[Any],
+        scope: Scope,
+        context: Any,
+        data: dict[str, Any] | None,
+        values: Sequence[Any],
+        names: Sequence[str],
+    ) -> str:
+        if context is _SAME and not data and not names:
+            return self.render(nodes, scope)
+        inner = Scope(scope.value if context is _SAME else context, scope, dict(data or {}))
+        for name, value in zip(names, values):
+            inner.params[name] = value
+        return self.render(nodes, inner)
+
+    # values
+
+    def resolve(self, item: Any, scope: Scope) -> Any:
+        if isinstance(item, Literal):
+            return item.value
+        if isinstance(item, Call):
+            return self.evaluate(item, scope, top=False)
+        assert isinstance(item, PathExpr)
+        if item.data:
+            s: Scope | None = scope
+            name = item.parts[0] if item.parts else ""
+            if name == "root":
+                return walk(self.root, item.parts[1:])
+            while s is not None:
+                if name in s.data:
+                    return walk(s.data[name], item.parts[1:])
+                s = s.parent
+            return None
+        target: Scope = scope
+        for _ in range(item.up):
+            target = target.parent or target
+        if item.this:
+            return walk(target.value, item.parts)
+        first, rest = item.parts[0], item.parts[1:]
+        s = target
+        while s is not None:
+            if first in s.params:
+                return walk(s.params[first], rest)
+            s = s.parent
+        s = target
+        while s is not None:  # Handlebars.java looks a name up in the enclosing contexts too
+            found = lookup(s.value, first)
+            if found is not None:
+                return walk(found, rest)
+            s = s.parent
+        if first in self.variables:
+            return walk(self.variables[first], rest)
+        return None
+
+    def evaluate(self, call: Call, scope: Scope, *, top: bool) -> Any:
+        name = call.name
+        if name is not None and name in self.helpers:
+            return self.call_helper(name, call, scope, None)
+        if call.params or call.hash:
+            raise UnsupportedTemplateHelperError(
+                f"response template uses the Handlebars helper {name or call.head!r}, which WireMock (and "
+                "testbed) do not have; see WireMock's response templating docs for the helpers there are"
+            )
+        return self.resolve(call.head, scope)
+
+    def call_helper(self, name: str, call: Call, scope: Scope, block: Block | None) -> Any:
+        values = [self.resolve(p, scope) for p in call.params]
+        hash_args = {k: self.resolve(v, scope) for k, v in call.hash.items()}
+        has_context = bool(values)
+        context = values[0] if values else scope.value
+        options = Options(self, scope, values[1:], hash_args, has_context, block)
+        try:
+            return self.helpers[name](context, options)
+        except StubError:
+            raise
+        except RecursionError as exc:
+            raise TemplateError(f"response template: helper {name!r} nested too deeply") from exc
+        except Exception as exc:  # bad arguments from a template: the user's input, reported as such
+            raise TemplateError(f"response template: helper {name!r} failed: {type(exc).__name__}: {exc}") from exc
+
+    def block(self, node: Block, scope: Scope) -> str:
+        name = node.call.name
+        if not node.inverted and name is not None and name in self.helpers:
+            return to_text(self.call_helper(name, node.call, scope, node))
+        value = self.evaluate(node.call, scope, top=False)
+        if node.inverted:
+            return self.render(node.body, scope) if is_empty(value) else self.render(node.inverse, scope)
+        # A plain section: {{#path}}...{{/path}}
+        if is_empty(value):
+            return self.render(node.inverse, scope)
+        if isinstance(value, list):
+            self.iterate(f"{{{{#{node.call.head.raw if isinstance(node.call.head, PathExpr) else ''}}}}}", len(value))
+            return "".join(
+                self.render_in(node.body, scope, item, {"index": i}, (item, i), node.block_params)
+                for i, item in enumerate(value)
+            )
+        if value is True:
+            return self.render(node.body, scope)
+        return self.render_in(node.body, scope, value, None, (value,), node.block_params)
+
+
+def lookup(obj: Any, key: str) -> Any:
+    """One step of a path: a map key, a list index (``0``, ``first``, ``last``), a path segment..."""
     if obj is None:
         return None
-    if isinstance(obj, _JsonText):  # structures from jsonPath / parseJson walk like their JSON value
-        obj = obj.value
-    if isinstance(obj, PathValue):
+    if isinstance(obj, UrlPath):
         if key.isdigit():
             i = int(key)
             return obj.segments[i] if i < len(obj.segments) else None
         return obj.params.get(key)
-    if isinstance(obj, CaseInsensitive):
-        return obj.get_ci(key)
+    if isinstance(obj, CaseInsensitiveMap):
+        return obj.lookup(key)
     if isinstance(obj, dict):
         return obj.get(key)
-    if isinstance(obj, list):
+    if isinstance(obj, list | tuple):
         if key.lstrip("-").isdigit():
             i = int(key)
-            return obj[i] if -len(obj) <= i < len(obj) else None
+            return obj[i] if 0 <= i < len(obj) else None
         if key == "first":
             return obj[0] if obj else None
         if key == "last":
@@ -358,502 +688,22 @@ def _lookup(obj: Any, key: str) -> Any:
         if key in ("size", "length"):
             return len(obj)
         return None
-    if key == "length" and isinstance(obj, str):
-        return len(obj)
-    return getattr(obj, key, None) if not key.startswith("_") else None
+    if isinstance(obj, str):
+        if key in ("length", "bytes", "empty"):
+            return {"length": len(obj), "bytes": list(obj.encode()), "empty": obj == ""}[key]
+        return None
+    attr = getattr(obj, "template_property", None)
+    if attr is not None:
+        return attr(key)
+    return None
 
 
-class Renderer:
-    """Renders parsed templates against a root context; helpers are looked up in ``HELPERS``."""
-
-    def __init__(self, root: Mapping[str, Any]) -> None:
-        self.root = dict(root)
-
-    def render(self, nodes: Sequence[Any], scope: Scope) -> str:
-        out: list[str] = []
-        for node in nodes:
-            if isinstance(node, Text):
-                out.append(node.text)
-            elif isinstance(node, Mustache):
-                text = to_text(self.eval_expr(node.expr, scope, top=True))
-                out.append(text)  # WireMock 3 configures Handlebars without HTML escaping
-            else:
-                out.append(self.block(node, scope))
-        return "".join(out)
-
-    def resolve(self, item: Any, scope: Scope) -> Any:
-        if isinstance(item, Literal):
-            return item.value
-        if isinstance(item, Expr):
-            return self.eval_expr(item, scope, top=False)
-        assert isinstance(item, Path)
-        parts = list(item.parts)
-        if not parts:
-            return None
-        s: Scope | None
-        if parts[0].startswith("@"):
-            s = scope
-            while s is not None:
-                if parts[0][1:] in s.data:
-                    return _walk(s.data[parts[0][1:]], parts[1:])
-                s = s.parent
-            return None
-        while parts and parts[0] == "..":
-            scope = scope.parent or scope
-            parts = parts[1:]
-        if parts and parts[0] == "this":
-            return _walk(scope.value, parts[1:])
-        s = scope
-        while s is not None:
-            found = _lookup(s.value, parts[0])
-            if found is not None:
-                return _walk(found, parts[1:])
-            s = s.parent
-        return _walk(self.root.get(parts[0]), parts[1:])
-
-    def eval_expr(self, expr: Expr, scope: Scope, *, top: bool) -> Any:
-        head = expr.name
-        if isinstance(head, Path) and len(head.parts) == 1 and head.raw in HELPERS:
-            args = [self.resolve(a, scope) for a in expr.args]
-            hash_args = {k: self.resolve(v, scope) for k, v in expr.hash.items()}
-            return HELPERS[head.raw](args, hash_args)
-        if isinstance(head, Path) and (expr.args or expr.hash) and len(head.parts) == 1:
-            raise UnsupportedTemplateHelperError(
-                f"response template uses the Handlebars helper {head.raw!r}, which testbed does not support. "
-                f"Supported helpers: {', '.join(sorted(HELPERS))}."
-            )
-        if isinstance(head, Path) and len(head.parts) == 1 and head.raw in UNSUPPORTED:
-            raise UnsupportedTemplateHelperError(
-                f"response template uses the Handlebars helper {head.raw!r}, which testbed does not support."
-            )
-        return self.resolve(head, scope)
-
-    def block(self, node: Block, scope: Scope) -> str:
-        name = node.name
-        if name in ("if", "unless"):
-            value = self.eval_expr(node.expr, scope, top=False)
-            truth = _truthy(value) if name == "if" else not _truthy(value)
-            return self.render(node.body if truth else node.inverse, scope)
-        if name == "with":
-            value = self.eval_expr(node.expr, scope, top=False)
-            if isinstance(value, _JsonText):
-                value = value.value
-            if not _truthy(value):
-                return self.render(node.inverse, scope)
-            return self.render(node.body, Scope(value, scope))
-        if name == "each":
-            value = self.eval_expr(node.expr, scope, top=False)
-            if isinstance(value, _JsonText):
-                value = value.value
-            items: list[tuple[Any, Any]]
-            if isinstance(value, dict):
-                items = list(value.items())
-            elif isinstance(value, list):
-                items = list(enumerate(value))
-            else:
-                items = []
-            if not items:
-                return self.render(node.inverse, scope)
-            out = []
-            for i, (key, item) in enumerate(items):
-                data = {"index": i, "key": key, "first": i == 0, "last": i == len(items) - 1}
-                out.append(self.render(node.body, Scope(item, scope, data)))
-            return "".join(out)
-        if name in HELPERS:  # block form of a comparison helper: {{#eq a b}}yes{{else}}no{{/eq}}
-            args = [self.resolve(a, scope) for a in [node.expr.name, *node.expr.args]]
-            hash_args = {k: self.resolve(v, scope) for k, v in node.expr.hash.items()}
-            result = HELPERS[name](args, hash_args)
-            return self.render(node.body if _truthy(result) else node.inverse, scope)
-        raise UnsupportedTemplateHelperError(
-            f"response template uses the block helper {{{{#{name}}}}}, which testbed does not support. "
-            "Supported blocks: if, unless, each, with, and the comparison helpers (eq, neq, gt, lt, ...)."
-        )
-
-
-def _walk(value: Any, parts: Sequence[str]) -> Any:
+def walk(value: Any, parts: Sequence[str]) -> Any:
     for p in parts:
-        value = _lookup(value, p)
+        value = lookup(value, p)
+        if value is None:
+            return None
     return value
-
-
-# --- helpers -----------------------------------------------------------------------------------------
-
-Helper = Callable[[list[Any], dict[str, Any]], Any]
-
-_RANDOM_ALPHABETS = {
-    "ALPHANUMERIC": string.ascii_letters + string.digits,
-    "ALPHABETIC": string.ascii_letters,
-    "NUMERIC": string.digits,
-    "HEXADECIMAL": "0123456789abcdef",
-    "ALPHANUMERIC_AND_SYMBOLS": string.ascii_letters + string.digits + "!@#$%^&*()-_=+[]{};:,.<>/?",
-}
-
-
-def _random_value(args: list[Any], kw: dict[str, Any]) -> Any:
-    kind = str(kw.get("type", "ALPHANUMERIC")).upper()
-    if kind == "UUID":
-        return str(uuid.uuid4())
-    alphabet = _RANDOM_ALPHABETS.get(kind)
-    if alphabet is None:
-        raise UnsupportedTemplateHelperError(
-            f"randomValue type={kind!r} is not supported; use one of "
-            f"{', '.join([*_RANDOM_ALPHABETS, 'UUID'])}"
-        )
-    value = "".join(random.choice(alphabet) for _ in range(int(kw.get("length", 36))))
-    return value.upper() if kw.get("uppercase") else value
-
-
-def _format_date(dt: datetime, fmt: Any, tz: Any = None) -> Any:
-    if tz:
-        import zoneinfo
-
-        dt = dt.astimezone(zoneinfo.ZoneInfo(str(tz)))
-    if fmt is None:
-        if dt.utcoffset() == timedelta(0):
-            return dt.strftime("%Y-%m-%dT%H:%M:%S") + "Z"
-        return dt.isoformat(timespec="seconds")
-    if fmt == "epoch":
-        return int(dt.timestamp() * 1000)
-    if fmt == "unix":
-        return int(dt.timestamp())
-    out = dt.strftime(java_date_format_to_strftime(str(fmt)))
-    return out.replace("%f", f"{dt.microsecond // 1000:03d}")
-
-
-def _offset(dt: datetime, offset: Any) -> datetime:
-    if not offset:
-        return dt
-    m = re.fullmatch(r"\s*(-?\d+)\s+(\w+)\s*", str(offset))
-    if not m:
-        raise UnsupportedTemplateHelperError(f"now offset={offset!r}: use e.g. offset='3 days' or '-1 hours'")
-    return _add_offset(dt, int(m.group(1)), m.group(2))
-
-
-def _now(args: list[Any], kw: dict[str, Any]) -> Any:
-    return _format_date(_offset(datetime.now(UTC), kw.get("offset")), kw.get("format"), kw.get("timezone"))
-
-
-def _date(args: list[Any], kw: dict[str, Any]) -> Any:
-    value = args[0] if args else None
-    dt = value if isinstance(value, datetime) else parse_datetime(str(value)) if value is not None else None
-    if dt is None:
-        return ""
-    return _format_date(_offset(dt, kw.get("offset")), kw.get("format"), kw.get("timezone"))
-
-
-def _parse_date(args: list[Any], kw: dict[str, Any]) -> Any:
-    return parse_datetime(str(args[0]), kw.get("format")) if args else None
-
-
-def _json_path(args: list[Any], kw: dict[str, Any]) -> Any:
-    if len(args) < 2:
-        raise UnsupportedTemplateHelperError(
-            "jsonPath needs a JSON document and an expression: {{jsonPath request.body '$.id'}}"
-        )
-    doc = args[0]
-    if isinstance(doc, str):
-        try:
-            doc = json.loads(doc)
-        except ValueError:
-            return kw.get("default", "")
-    found = compile_jsonpath(str(args[1]))(doc)
-    expr = str(args[1])
-    if not found:
-        return kw.get("default", "")
-    definite = not any(t in expr for t in ("[*]", "..", "?(", ":")) and "," not in expr
-    value = found[0] if definite and len(found) == 1 else found
-    if isinstance(value, dict | list):
-        return _JsonText(value)
-    return value
-
-
-class _JsonText(str):
-    """A JSON value from jsonPath / parseJson: prints as JSON and still walks like a structure."""
-
-    value: Any
-
-    def __new__(cls, value: Any) -> _JsonText:
-        obj = super().__new__(cls, json.dumps(value, separators=(",", ":")))
-        obj.value = value
-        return obj
-
-
-def _math(args: list[Any], kw: dict[str, Any]) -> Any:
-    a, op, b = (args + [None, None, None])[:3]
-    x, y = _num(a), _num(b)
-    ops: dict[str, Callable[[float, float], float]] = {
-        "+": lambda p, q: p + q,
-        "-": lambda p, q: p - q,
-        "*": lambda p, q: p * q,
-        "/": lambda p, q: p / q,
-        "%": lambda p, q: p % q,
-    }
-    if op not in ops:
-        raise UnsupportedTemplateHelperError(f"math operator {op!r} is not supported; use + - * / %")
-    if op == "/" and isinstance(x, int) and isinstance(y, int):
-        # BigDecimal division at the dividend's scale, rounding half up: 7 / 2 = 4, as in WireMock
-        return int((Decimal(x) / Decimal(y)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    result = ops[str(op)](x, y)
-    if isinstance(result, float) and result.is_integer() and op != "/":
-        return int(result)
-    return result
-
-
-def _num(v: Any) -> Any:
-    if isinstance(v, int | float):
-        return v
-    s = str(v)
-    try:
-        return int(s)
-    except ValueError:
-        return float(s)
-
-
-def _cmp(fn: Callable[[Any, Any], bool]) -> Helper:
-    def helper(args: list[Any], kw: dict[str, Any]) -> Any:
-        a, b = (args + [None, None])[:2]
-        try:
-            return fn(_num(a), _num(b))
-        except (TypeError, ValueError):
-            return fn(to_text(a), to_text(b))
-
-    return helper
-
-
-_MODEL_VALUES = (MultiValue, PathValue, MethodValue)
-
-
-def _eq(args: list[Any], kw: dict[str, Any]) -> Any:
-    a, b = (args + [None, None])[:2]
-    # WireMock's request model values are objects: `eq request.method 'GET'` is false there, while
-    # `eq request.query.a.[0] 'x'` is true. Same here, so templates behave the same on both servers.
-    if isinstance(a, _MODEL_VALUES) != isinstance(b, _MODEL_VALUES):
-        return False
-    return to_text(a) == to_text(b)
-
-
-def _size(args: list[Any], kw: dict[str, Any]) -> Any:
-    v = args[0] if args else None
-    if isinstance(v, _JsonText):
-        v = v.value
-    return len(v) if v is not None else 0
-
-
-def _base64(args: list[Any], kw: dict[str, Any]) -> Any:
-    text = to_text(args[0]) if args else ""
-    if kw.get("decode"):
-        return base64.b64decode(text).decode("utf-8", "replace")
-    out = base64.b64encode(text.encode()).decode()
-    return out.rstrip("=") if kw.get("padding") is False else out
-
-
-def _url_encode(args: list[Any], kw: dict[str, Any]) -> Any:
-    text = to_text(args[0]) if args else ""
-    return unquote(text.replace("+", " ")) if kw.get("decode") else quote(text, safe="").replace("%20", "+")
-
-
-def _regex_extract(args: list[Any], kw: dict[str, Any]) -> Any:
-    text, regex = to_text(args[0]), str(args[1])
-    found = re.search(regex, text)
-    if not found:
-        return kw.get("default", "")
-    return found.group(1) if found.groups() else found.group(0)
-
-
-def _xpath(args: list[Any], kw: dict[str, Any]) -> Any:
-    from lxml import etree
-
-    from testbed.stubs.operators import _xml_parse, _xpath_text
-
-    doc = _xml_parse(to_text(args[0]))
-    result = etree.XPath(str(args[1]))(doc)
-    if isinstance(result, list):
-        return _xpath_text(result[0]) if result else ""
-    return _xpath_text(result)
-
-
-def _parse_json(args: list[Any], kw: dict[str, Any]) -> Any:
-    return json.loads(to_text(args[0])) if args else None
-
-
-def jackson_pretty(value: Any, indent: int = 0) -> str:
-    """JSON as Jackson's default pretty printer writes it (WireMock's formatJson / toJson)."""
-    pad = "  " * (indent + 1)
-    if isinstance(value, dict):
-        if not value:
-            return "{ }"
-        items = [f"{pad}{json.dumps(k)} : {jackson_pretty(v, indent + 1)}" for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
-    if isinstance(value, list):
-        if not value:
-            return "[ ]"
-        return "[ " + ", ".join(jackson_pretty(v, indent) for v in value) + " ]"
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _json_arg(value: Any) -> Any:
-    if isinstance(value, _JsonText):
-        return value.value
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _to_json(args: list[Any], kw: dict[str, Any]) -> Any:
-    return jackson_pretty(_json_arg(args[0] if args else None))
-
-
-def _format_json(args: list[Any], kw: dict[str, Any]) -> Any:
-    value = _json_arg(args[0] if args else None)
-    if kw.get("format") == "compact":
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return jackson_pretty(value)
-
-
-def _merge(base: Any, extra: Any) -> Any:
-    if isinstance(base, dict) and isinstance(extra, dict):
-        out = dict(base)
-        for k, v in extra.items():
-            out[k] = _merge(out[k], v) if k in out else v
-        return out
-    return extra
-
-
-def _json_merge(args: list[Any], kw: dict[str, Any]) -> Any:
-    base, extra = (_json_arg(a) for a in (args + [None, None])[:2])
-    return json.dumps(_merge(base, extra), separators=(",", ":"), ensure_ascii=False)
-
-
-def _lookup_helper(args: list[Any], kw: dict[str, Any]) -> Any:
-    obj, key = (args + [None, None])[:2]
-    return _lookup(_json_arg(obj) if isinstance(obj, _JsonText) else obj, to_text(key))
-
-
-def _val(args: list[Any], kw: dict[str, Any]) -> Any:
-    value = args[0] if args else None
-    return value if value is not None else kw.get("default", kw.get("or"))
-
-
-def _range(args: list[Any], kw: dict[str, Any]) -> Any:
-    lo, hi = int(_num(args[0])), int(_num(args[1]))
-    return list(range(lo, hi + 1))
-
-
-def _abbreviate(args: list[Any], kw: dict[str, Any]) -> Any:
-    text, width = to_text(args[0]), int(args[1])
-    return text if len(text) <= width else text[: max(0, width - 3)] + "..."
-
-
-def _join(args: list[Any], kw: dict[str, Any]) -> Any:
-    if len(args) >= 2 and isinstance(args[-1], str) and isinstance(args[0], list):
-        return args[-1].join(to_text(a) for a in args[0])
-    sep = args[0] if args and isinstance(args[0], str) and len(args) > 1 else ","
-    items = args[1] if len(args) > 1 and isinstance(args[1], list) else args[1:]
-    return str(sep).join(to_text(a) for a in items)
-
-
-def _contains(args: list[Any], kw: dict[str, Any]) -> Any:
-    hay, needle = (args + [None, None])[:2]
-    if isinstance(hay, PathValue):  # WireMock's path is a list of segments to `contains`
-        return to_text(needle) in hay.segments
-    if isinstance(hay, list):
-        return needle in hay
-    return to_text(needle) in to_text(hay)
-
-
-def _substring(args: list[Any], kw: dict[str, Any]) -> Any:
-    text = to_text(args[0])
-    start = int(args[1]) if len(args) > 1 else 0
-    end = int(args[2]) if len(args) > 2 else len(text)
-    return text[start:end]
-
-
-def _default(args: list[Any], kw: dict[str, Any]) -> Any:
-    value, fallback = (args + [None, None])[:2]
-    return value if _truthy(value) else fallback
-
-
-def _pick_random(args: list[Any], kw: dict[str, Any]) -> Any:
-    items = args[0] if len(args) == 1 and isinstance(args[0], list) else args
-    return random.choice(items) if items else ""
-
-
-def _random_int(args: list[Any], kw: dict[str, Any]) -> Any:
-    return random.randint(int(kw.get("lower", 0)), int(kw.get("upper", 2**31 - 1)))
-
-
-def _random_decimal(args: list[Any], kw: dict[str, Any]) -> Any:
-    return random.uniform(float(kw.get("lower", 0.0)), float(kw.get("upper", 1.0)))
-
-
-HELPERS: dict[str, Helper] = {
-    "jsonPath": _json_path,
-    "randomValue": _random_value,
-    "randomInt": _random_int,
-    "randomDecimal": _random_decimal,
-    "now": _now,
-    "date": _date,
-    "parseDate": _parse_date,
-    "math": _math,
-    "eq": _eq,
-    "neq": lambda a, k: not _eq(a, k),
-    "gt": _cmp(lambda x, y: bool(x > y)),
-    "gte": _cmp(lambda x, y: bool(x >= y)),
-    "lt": _cmp(lambda x, y: bool(x < y)),
-    "lte": _cmp(lambda x, y: bool(x <= y)),
-    "and": lambda a, k: all(_truthy(x) for x in a),
-    "or": lambda a, k: any(_truthy(x) for x in a),
-    "not": lambda a, k: not _truthy(a[0] if a else None),
-    "upper": lambda a, k: to_text(a[0]).upper() if a else "",
-    "lower": lambda a, k: to_text(a[0]).lower() if a else "",
-    "capitalize": lambda a, k: " ".join(w[:1].upper() + w[1:] for w in to_text(a[0]).split(" ")) if a else "",
-    "trim": lambda a, k: to_text(a[0]).strip() if a else "",
-    "size": _size,
-    "base64": _base64,
-    "urlEncode": _url_encode,
-    "regexExtract": _regex_extract,
-    "xPath": _xpath,
-    "parseJson": _parse_json,
-    "toJson": _to_json,
-    "formatJson": _format_json,
-    "jsonMerge": _json_merge,
-    "lookup": _lookup_helper,
-    "val": _val,
-    "range": _range,
-    "abbreviate": _abbreviate,
-    "join": _join,
-    "contains": _contains,
-    "matches": lambda a, k: re.fullmatch(str(a[1]), to_text(a[0])) is not None,
-    "replace": lambda a, k: to_text(a[0]).replace(to_text(a[1]), to_text(a[2])),
-    "substring": _substring,
-    "defaultIfEmpty": _default,
-    "default": _default,
-    "pickRandom": _pick_random,
-    "array": lambda a, k: list(a),
-    "split": lambda a, k: to_text(a[0]).split(to_text(a[1])),
-    "isOdd": lambda a, k: int(a[0]) % 2 == 1,
-    "isEven": lambda a, k: int(a[0]) % 2 == 0,
-}
-# Real WireMock helpers that testbed deliberately does not implement: named so the error is clear.
-UNSUPPORTED = frozenset(
-    {
-        "systemValue",
-        "hostname",
-        "soapXPath",
-        "formatXml",
-        "jsonRemove",
-        "jsonSort",
-        "jsonArrayAdd",
-        "assign",
-        "arrayAdd",
-        "arrayRemove",
-        "formData",
-        "fileContent",
-    }
-)
 
 
 def render(
@@ -867,7 +717,13 @@ def render(
 
     Webhooks see the request that triggered them as ``originalRequest`` (and as ``request``).
     """
+    from testbed.stubs.template_helpers import HELPERS
+
     nodes = parse_template(template)
     model = request_model(request, path_params)
     root = {"request": model, "originalRequest": model, "parameters": dict(parameters or {})}
-    return Renderer(root).render(nodes, Scope(root))
+    renderer = Renderer(root, HELPERS)
+    try:
+        return renderer.render(nodes, Scope(root))
+    except RecursionError as exc:
+        raise TemplateError("response template: nested too deeply") from exc

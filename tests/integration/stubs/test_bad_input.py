@@ -89,6 +89,11 @@ def test_bad_files_are_reported_and_the_rest_serve(root: Path) -> None:
             "/request/pathParameters/oid",
             "not in the template",
         ),
+        # A misspelled key: WireMock refuses it too; served, it would be an empty 200 nobody asked for.
+        ({"request": {"urlPath": "/x"}, "respnse": {"body": "b"}}, "/respnse", 'Did you mean "response"?'),
+        ({"request": {"urlPath": "/x", "methd": "GET"}}, "/request/methd", 'Did you mean "method"?'),
+        ({"request": {"urlPath": "/x"}, "response": {"bdy": "b"}}, "/response/bdy", 'Did you mean "body"?'),
+        ({"request": {"urlPath": "/x"}, "priorty": 1}, "/priorty", 'Did you mean "priority"?'),
     ],
 )
 def test_bad_admin_payload_gets_422_naming_the_field(
@@ -118,14 +123,14 @@ def test_unsupported_template_helper_is_a_clear_500() -> None:
             {
                 "request": {"urlPath": "/t"},
                 "response": {
-                    "body": "{{soapXPath request.body '/a'}}",
+                    "body": "{{soapXPathh request.body '/a'}}",
                     "transformers": ["response-template"],
                 },
             }
         )
         r = client.get("/t")
         assert r.status_code == 500
-        assert "soapXPath" in r.text and "does not support" in r.text
+        assert "soapXPathh" in r.text and "do not have" in r.text
 
 
 def test_cli_reports_bad_files_and_serves(root: Path) -> None:
@@ -165,3 +170,70 @@ def test_files_recursive_and_bad_files_reported(tmp_path: Path) -> None:
     result = load_mappings(tmp_path)
     assert len(result.stubs) == 1
     assert result.errors[0].pointer == "/request/urlPath" and "bad.json" in str(result.errors[0])
+
+
+def test_a_misspelled_key_in_a_mapping_file_names_the_file_and_the_key(tmp_path: Path) -> None:
+    (tmp_path / "typo.json").write_text(json.dumps({"request": {"urlPath": "/t"}, "respnse": {"status": 201}}))
+    result = load_mappings(tmp_path)
+    assert result.stubs == []
+    (error,) = result.errors
+    assert error.pointer == "/respnse" and "typo.json" in str(error) and 'Did you mean "response"?' in str(error)
+
+
+def _deep(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+def test_a_deeply_nested_admin_payload_is_a_422_not_a_crash() -> None:
+    with StubServer() as server, httpx.Client(base_url=server.url) as client:
+        for body in (
+            _deep(200_000),
+            b'{"request": {"urlPath": "/d"}, "metadata": ' + b'{"a":' * 200_000 + b"1" + b"}" * 200_001,
+        ):
+            r = client.post("/__admin/mappings", content=body)
+            assert r.status_code == 422
+            assert "nesting depth" in r.json()["errors"][0]["detail"]
+        assert client.post("/__admin/requests/count", content=_deep(200_000)).status_code == 422
+        assert server.errors == []
+        assert client.get("/__admin/mappings").json()["meta"]["total"] == 0
+
+
+def test_a_deeply_nested_request_body_is_just_not_json_to_the_matchers() -> None:
+    with StubServer() as server, httpx.Client(base_url=server.url) as client:
+        for i, op in enumerate(
+            [{"equalToJson": "[]"}, {"matchesJsonPath": "$[0]"}, {"matchesJsonSchema": '{"type": "array"}'}]
+        ):
+            server.add_mapping({"request": {"urlPath": f"/j{i}", "bodyPatterns": [op]}, "response": {}})
+            assert client.post(f"/j{i}", content=_deep(200_000)).status_code == 404
+        assert server.errors == []
+
+
+def test_a_server_bug_answers_500_without_a_python_traceback() -> None:
+    """The catch-all for our own bugs: the client sees what failed; the traceback goes to the test."""
+    with StubServer() as server, httpx.Client(base_url=server.url) as client:
+
+        def broken(request: object) -> object:
+            raise KeyError("planted")
+
+        server.admin.routes.insert(0, ("GET", __import__("re").compile("/broken"), broken))
+        r = client.get("/__admin/broken")
+        assert r.status_code == 500
+        assert "KeyError" in r.text and "planted" in r.text and "Traceback" not in r.text
+        assert any("Traceback" in e for e in server.errors)
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ("{{range 1 100000000}}", ["range 1 100000000", "limit of 100,000 elements"]),
+        ("{{randomValue length=100000000}}", ["randomValue length", "limit of 10,000,000 characters"]),
+    ],
+)
+def test_a_runaway_template_from_the_admin_api_is_a_500_naming_the_limit(body: str, words: list[str]) -> None:
+    with StubServer() as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        mapping = {"request": {"urlPath": "/big"}, "response": {"body": body, "transformers": ["response-template"]}}
+        assert client.post("/__admin/mappings", json=mapping).status_code == 201
+        r = client.get("/big")
+        assert r.status_code == 500
+        assert all(w in r.text for w in words), r.text
+        assert client.get("/__admin/health").status_code == 200  # and the server is still fine

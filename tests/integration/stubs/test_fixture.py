@@ -238,3 +238,29 @@ def test_unmatched_fails(http_stub):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, errors=1)
     assert "matched no stub" in result.stdout.str() and "POST /charge" in result.stdout.str()
+
+
+def test_a_dead_own_process_server_fails_the_next_test_naming_it(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyprojecttoml("[tool.testbed.http]\nin_process = false\n")
+    pytester.makepyfile(
+        HEADER
+        + """
+import os, signal
+
+def test_a_kills_the_server(http_stub, testbed_http_stub_server):
+    os.kill(testbed_http_stub_server.pid, signal.SIGKILL)
+
+def test_b_uses_it(http_stub):
+    pass
+"""
+    )
+    lean(monkeypatch)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    # test_a's own teardown (its journal check) and test_b's setup both fail, naming the server
+    result.assert_outcomes(passed=1, errors=2)
+    out = result.stdout.str()
+    assert out.count("[HTTP stub] the HTTP stub server process") == 2
+    assert "is no longer running" in out and "serving: http://127.0.0.1:" in out
+    assert "During handling of the above exception" not in out  # no bare ConnectionRefusedError first

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from testbed.stubs import StubServer, get, post
 
@@ -303,24 +304,31 @@ def test_remote_server_process_with_https_and_the_admin_api(tmp_path: Path) -> N
         raise AssertionError("the stub server process outlived its context")
 
 
-def test_own_process_server_dies_with_a_killed_parent() -> None:
+def test_own_process_server_dies_with_a_killed_parent(tmp_path: Path) -> None:
+    import os
     import signal
     import socket
     import time
 
+    from testbed.runners.reaper import reap_stale_runs
+
+    runs = tmp_path / "runs"
     parent = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "from testbed.stubs.client import RemoteStubServer\n"
-            "import sys, time\nr = RemoteStubServer.spawn()\nprint(r.port, flush=True)\ntime.sleep(60)\n",
+            "import sys, time\nr = RemoteStubServer.spawn()\nprint(r.port, r.log_path, flush=True)\n"
+            "time.sleep(60)\n",
         ],
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TESTBED_RUNS_DIR": str(runs)},
     )
     try:
         assert parent.stdout is not None
-        port = int(parent.stdout.readline())
+        port_text, log_path = parent.stdout.readline().split()
+        port = int(port_text)
         assert httpx.get(f"http://127.0.0.1:{port}/__admin/health").status_code == 200
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
@@ -333,9 +341,99 @@ def test_own_process_server_dies_with_a_killed_parent() -> None:
             time.sleep(0.05)
         else:
             raise AssertionError("the orphaned stub server kept listening")
+        # The parent's folder for the server's log is left behind, but recorded: the next run reaps it.
+        assert Path(log_path).exists()
+        os.environ["TESTBED_RUNS_DIR"] = str(runs)
+        try:
+            reap_stale_runs()
+        finally:
+            del os.environ["TESTBED_RUNS_DIR"]
+        assert not Path(log_path).parent.exists()
     finally:
         if parent.poll() is None:
             parent.kill()
             parent.wait(10)
         if parent.stdout is not None:
             parent.stdout.close()
+
+
+def test_a_dead_own_process_server_is_named_with_its_pid_and_last_log_lines() -> None:
+    import os
+    import signal
+
+    from testbed.errors import ServerDiedError
+    from testbed.stubs.client import RemoteStubServer
+
+    with RemoteStubServer.spawn() as remote:
+        remote.reset()
+        assert remote.pid is not None and remote.alive()
+        os.kill(remote.pid, signal.SIGKILL)
+        with pytest.raises(ServerDiedError) as info:
+            remote.reset()  # what the http_stub fixture does before the next test
+        text = str(info.value)
+        assert text.startswith("[HTTP stub]")
+        assert f"pid {remote.pid}" in text and f"port {remote.port}" in text and "no longer running" in text
+        assert "serving: http://127.0.0.1:" in text  # its log tail: the lines it printed
+        assert not remote.alive()
+
+
+def test_sigkilled_standalone_server_leaves_its_tls_folder_to_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+
+    from testbed.runners.reaper import reap_stale_runs
+
+    monkeypatch.setenv("TESTBED_RUNS_DIR", str(tmp_path / "runs"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "testbed.stubs", "--port", "0", "--https-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        info = {}
+        for line in proc.stdout:
+            key, _, value = line.partition(":")
+            info[key] = value.strip()
+            if key == "serving":
+                break
+        tls_dir = Path(info["ca-bundle"]).parent
+        assert tls_dir.is_dir() and tls_dir.name.startswith("testbed-stub-tls-")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert tls_dir.is_dir()  # SIGKILL: no clean-up ran
+    cleaned = reap_stale_runs()  # what the next run does first
+    assert not tls_dir.exists()
+    assert any(str(tls_dir) in line for line in cleaned)
+    assert os.listdir(tmp_path / "runs") == []
+
+
+def test_serving_plain_stubs_imports_no_xml_jsonpath_or_templating(tmp_path: Path) -> None:
+    """The standalone server's start is mostly imports: what plain stubs do not use stays unimported."""
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "mappings" / "a.json").write_text(
+        json.dumps({"request": {"method": "GET", "urlPath": "/a", "headers": {"X": {"equalTo": "1"}}},
+                    "response": {"jsonBody": {"ok": 1}}})
+    )
+    script = f"""
+import sys, urllib.request
+import testbed.stubs.__main__
+from testbed.stubs.server import StubServer
+with StubServer(root_dir={str(tmp_path)!r}) as s:
+    req = urllib.request.Request(s.url + "/a", headers={{"X": "1"}})
+    assert urllib.request.urlopen(req).read() == b'{{"ok":1}}'
+lazy = ["lxml", "jsonpath_ng", "jsonschema", "testbed.stubs.templating", "testbed.stubs.json_operators",
+        "testbed.stubs.xml_operators", "testbed.stubs.dates", "testbed.stubs.admin", "testbed.stubs.near_miss"]
+print([m for m in lazy if m in sys.modules])
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
