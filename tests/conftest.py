@@ -7,3 +7,12 @@ from __future__ import annotations
 # bindings' (cryptography: "curve must be an EllipticCurve instance"). Import them once, up front.
 import cryptography.hazmat.primitives.asymmetric.ec  # noqa: F401
 import trustme  # noqa: F401
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    """Show the measured WireMock conformance share (recorded by the differential test, on any worker)."""
+    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
+        for name, value in getattr(report, "user_properties", []):
+            if name == "stub_conformance_share" and report.when == "call":
+                terminalreporter.write_line(f"WireMock conformance (differential vs the 3.13.2 jar): {value:.1%} "
+                                            "identical; details in .cache/stub-conformance.txt")
