@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from testbed import observe
 from testbed.errors import TestbedError
 from testbed.events import matchers
 from testbed.events.matchers import Matcher
@@ -91,6 +92,10 @@ class EventCapture:
                                   received_at=time.monotonic(), index=len(self._messages) + 1)
             self._messages.append(msg)
             self._cond.notify_all()
+        if observe.active():
+            observe.publish("events", "message", f"{topic}: {raw[:200].decode('utf-8', 'replace')}", topic=topic,
+                            payload=raw[:4096].decode("utf-8", "replace"),
+                            headers={k: str(v) for k, v in msg.headers.items()})
 
     def fail(self, error: BaseException) -> None:
         """Mark the capture broken (connection lost); waiters wake up and raise."""

@@ -19,6 +19,7 @@ from typing import Any
 
 import psycopg
 
+from testbed import observe
 from testbed.config import ISOLATION_STRATEGIES
 from testbed.engines.postgres import PostgresEndpoint
 from testbed.errors import ConfigError, GuardError, LeakError
@@ -130,7 +131,9 @@ class WorkerDatabase:
             self.endpoint.check_alive(f"cleaning up after {ctx.name}")
             raise
         if report:
-            raise report.error(ctx.name)
+            error = report.error(ctx.name)
+            observe.publish("sql", "leak", str(error).splitlines()[0], test=ctx.name)
+            raise error
 
     def _close_orm(self, ctx: TestContext) -> None:
         for session in ctx.sessions:

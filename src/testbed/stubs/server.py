@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from testbed import observe
 from testbed.stubs import faults
 from testbed.stubs.errors import InvalidStubError, StubError
 from testbed.stubs.files import LoadResult, body_file, load_mappings
@@ -406,17 +407,34 @@ class StubServer:
             from testbed.stubs.webhooks import fire, webhook_parameters
 
             fire(webhook_parameters(stub.raw), request, self.webhook_errors)
+        served_ms = (time.perf_counter() - started) * 1000
         if self.journal.enabled:
             self.journal.record(
                 ServeEvent(
                     request,
                     stub,
                     ServedResponse(reply.status, tuple(reply.headers), reply.body, reply.fault),
-                    serve_ms=(time.perf_counter() - started) * 1000,
+                    serve_ms=served_ms,
                     error=error,
                 )
             )
+        if observe.active():
+            self._publish(request, stub, reply, served_ms, error)
         return reply, stub
+
+    def _publish(self, request: Request, stub: StubMapping | None, reply: Reply, served_ms: float,
+                 error: str | None) -> None:
+        """Tell the per-test report what crossed the HTTP boundary (bodies capped)."""
+        name = (stub.name or stub.id) if stub is not None else None
+        outcome = reply.fault or str(reply.status)
+        observe.publish(
+            "http", "exchange" if stub is not None else "unmatched",
+            f"{request.method} {request.url} -> {outcome}" + (f" ({name})" if name else " (no stub matched)"),
+            method=request.method, url=request.url, stub=name, status=reply.status, fault=reply.fault,
+            delay_ms=reply.delay_ms, error=error, served_ms=round(served_ms, 2),
+            request_body=request.body[:2048].decode("utf-8", "replace"),
+            response_body=(reply.body or b"")[:2048].decode("utf-8", "replace"),
+        )
 
     def _reply_for(self, stub: StubMapping, request: Request) -> Reply:
         resp = stub.response
