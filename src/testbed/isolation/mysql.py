@@ -45,6 +45,7 @@ import pymysql.connections
 from testbed.config import ISOLATION_STRATEGIES
 from testbed.engines.mysql import ADMIN_DB, TEMPLATE_DB, MysqlEndpoint
 from testbed.errors import ConfigError, GuardError, IsolationError, LeakError
+from testbed.isolation.context import BaseTestContext, worker_db_name
 
 DIRTY_TABLE = f"`{ADMIN_DB}`.dirty"
 TRIGGER_PREFIX = "testbed_dirty_"
@@ -54,12 +55,6 @@ LEAK_GRACE_SECONDS = 0.5
 _SAVEPOINT_TEST = "testbed_test"
 _COM_RESET_CONNECTION = 0x1F
 _SAVEPOINT_COMMIT = "testbed_commit"
-
-
-def worker_db_name(worker_id: str) -> str:
-    """``testbed_gw0`` under pytest-xdist, ``testbed_main`` otherwise."""
-    safe = "".join(ch if ch.isalnum() else "_" for ch in worker_id.lower())
-    return f"testbed_{safe}"
 
 
 def quote_ident(name: str) -> str:
@@ -150,16 +145,10 @@ class TemplateLayout:
 
 
 @dataclass
-class TestContext:
-    """The database state of one running test."""
+class TestContext(BaseTestContext):
+    """The database state of one running MariaDB/MySQL test."""
 
-    __test__ = False
-    name: str
-    strategy: str
-    dbname: str
-    url: str
     connection: pymysql.connections.Connection[Any]
-    leak_check: bool
     first_connection_id: int = 0
     own_connections: list[pymysql.connections.Connection[Any]] = field(default_factory=list)
 

@@ -24,6 +24,7 @@ from testbed.config import ISOLATION_STRATEGIES
 from testbed.engines.postgres import PostgresEndpoint
 from testbed.errors import ConfigError, GuardError, LeakError
 from testbed.isolation.clone_pool import ClonePool
+from testbed.isolation.context import BaseTestContext, worker_db_name
 from testbed.isolation.leaks import (
     LeakReport,
     OpenConnection,
@@ -47,12 +48,6 @@ SELECT pg_stat_get_db_numbackends((SELECT oid FROM pg_database WHERE datname = c
 """
 
 
-def worker_db_name(worker_id: str, prefix: str = "testbed") -> str:
-    """``testbed_gw0`` under pytest-xdist, ``testbed_main`` otherwise."""
-    safe = "".join(ch if ch.isalnum() else "_" for ch in worker_id.lower())
-    return f"{prefix}_{safe}"
-
-
 def clone_sql(name: str, template: str, major: int) -> str:
     # FILE_COPY (15+) copies the template's files instead of WAL-logging every block: faster for the
     # small schemas tests use; before 15 it was the only strategy and the clause does not exist.
@@ -61,17 +56,11 @@ def clone_sql(name: str, template: str, major: int) -> str:
 
 
 @dataclass
-class TestContext:
-    """The database state of one running test."""
+class TestContext(BaseTestContext):
+    """The database state of one running PostgreSQL test."""
 
-    __test__ = False
-    name: str
-    strategy: str
-    dbname: str
-    url: str
-    started: datetime
-    leak_check: bool
     connection: psycopg.Connection[Any]
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
     sessions: list[Any] = field(default_factory=list)
     engines: list[Any] = field(default_factory=list)
 
@@ -115,10 +104,11 @@ class WorkerDatabase:
         try:
             if strategy == "clone":
                 clone, conn = self._clone_pool().take()
-                return TestContext(name, strategy, clone, self.endpoint.database_url(clone), started, leak_check, conn)
+                return TestContext(name, strategy, clone, self.endpoint.database_url(clone), conn, leak_check,
+                                   started=started)
             if strategy == "rollback":
                 self.conn.begin_test()
-            return TestContext(name, strategy, self.dbname, self.url, started, leak_check, self.conn)
+            return TestContext(name, strategy, self.dbname, self.url, self.conn, leak_check, started=started)
         except psycopg.OperationalError:
             self.endpoint.check_alive(f"setting up {name}")
             raise
