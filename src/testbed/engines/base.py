@@ -148,6 +148,15 @@ class Engine:
         """The endpoint as one xdist worker sees it (its own namespace on the shared server)."""
         return endpoint
 
+    def env_view(self, endpoint: Endpoint, worker_id: str | None) -> dict[str, str]:
+        """What ``{<engine>.<key>}`` in [tool.testbed.env] can name, for one xdist worker."""
+        internal = {"pid", "start_time", "log_path", "binary", "source", "owner", "existing_url"}
+        view = {f.name: str(getattr(endpoint, f.name)) for f in fields(endpoint)
+                if f.name not in internal and isinstance(getattr(endpoint, f.name), str | int)
+                and not isinstance(getattr(endpoint, f.name), bool)}
+        view["url"] = endpoint.url
+        return view
+
     # -- per test ----------------------------------------------------------------------------------
     @contextlib.contextmanager
     def test_scope(self, endpoint: Endpoint, nodeid: str) -> Iterator[str]:
@@ -164,6 +173,23 @@ class Engine:
 
 class SqlEngine(Engine):
     """An engine with migrations and per-test SQL isolation (PostgreSQL, MariaDB/MySQL)."""
+
+    def worker_database_name(self, endpoint: Endpoint, worker_id: str | None) -> str:
+        """The name of the worker's database (``testbed_gw0``; ``testbed_main`` without xdist)."""
+        from testbed.isolation.context import worker_db_name
+
+        return worker_db_name(worker_id or "main", str(getattr(endpoint, "db_prefix", "testbed")))
+
+    def database_url(self, endpoint: Endpoint, dbname: str) -> str:
+        raise NotImplementedError
+
+    def env_view(self, endpoint: Endpoint, worker_id: str | None) -> dict[str, str]:
+        """``url`` is the worker's own database (cloned from the migrated template), as the tests see it."""
+        view = super().env_view(endpoint, worker_id)
+        view["server_url"] = endpoint.url
+        view["database"] = self.worker_database_name(endpoint, worker_id)
+        view["url"] = self.database_url(endpoint, view["database"])
+        return view
 
     def worker_database(self, endpoint: Endpoint, worker_id: str, settings: ServiceSettings) -> Any:
         """The worker's database cloned from the migrated template (``.url``, ``.dbname``, ``.close()``)."""

@@ -682,6 +682,22 @@ class MysqlEngine(SqlEngine):
         key, build = template_builder(settings, root)
         return ExistingMysqlServer(settings).start(content_key=key, build_template=build)
 
+    def database_url(self, endpoint: Endpoint, dbname: str) -> str:
+        assert isinstance(endpoint, MysqlEndpoint)
+        return endpoint.database_url(dbname)
+
+    def worker_database_name(self, endpoint: Endpoint, worker_id: str | None) -> str:
+        from testbed.isolation.context import worker_db_name
+
+        return worker_db_name(worker_id or "main")
+
+    def env_view(self, endpoint: Endpoint, worker_id: str | None) -> dict[str, str]:
+        view = super().env_view(endpoint, worker_id)
+        view["sqlalchemy_url"] = view["url"].replace("mysql://", "mysql+pymysql://", 1)
+        assert isinstance(endpoint, MysqlEndpoint)
+        view["user"] = ServerUrl.parse(endpoint.existing_url).user if endpoint.existing_url else SUPERUSER
+        return view
+
     def worker_database(self, endpoint: Endpoint, worker_id: str, settings: ServiceSettings) -> Any:
         from testbed.isolation.mysql import MysqlWorkerDatabase
 

@@ -584,6 +584,17 @@ class PostgresEngine(SqlEngine):
     def attach(self, settings: ServiceSettings, root: Path, workers: tuple[str | None, ...]) -> Running:
         return ExistingPostgres(settings).start(root)
 
+    def database_url(self, endpoint: Endpoint, dbname: str) -> str:
+        assert isinstance(endpoint, PostgresEndpoint)
+        return endpoint.database_url(dbname)
+
+    def env_view(self, endpoint: Endpoint, worker_id: str | None) -> dict[str, str]:
+        view = super().env_view(endpoint, worker_id)
+        view["sqlalchemy_url"] = view["url"].replace("postgresql://", "postgresql+psycopg://", 1)
+        view["asyncpg_url"] = view["url"].replace("postgresql://", "postgresql+asyncpg://", 1)
+        view["psycopg_async_url"] = view["sqlalchemy_url"]
+        return view
+
     def worker_database(self, endpoint: Endpoint, worker_id: str, settings: ServiceSettings) -> Any:
         from testbed.isolation.worker import WorkerDatabase
 

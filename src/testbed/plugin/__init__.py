@@ -16,6 +16,7 @@ pytest_plugins = [
     "testbed.plugin.options",
     "testbed.plugin.session",
     "testbed.plugin.xdist",
+    "testbed.plugin.env",
     "testbed.plugin.services",
     "testbed.plugin.sql",
     "testbed.plugin.http",

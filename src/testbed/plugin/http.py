@@ -27,8 +27,13 @@ def testbed_http_stub_server(pytestconfig: pytest.Config) -> Iterator[StubServer
     and after every reset; ``https = true`` starts the HTTPS port at once (otherwise on first use);
     ``in_process = false`` runs it as its own process (``python -m testbed.stubs``) instead of a thread.
     """
+    from testbed.plugin.env import early_stub_server
     from testbed.stubs import StubServer
 
+    early = early_stub_server(pytestconfig)
+    if early is not None:  # started by the settings hand-off ([tool.testbed.env] names {http...})
+        yield early
+        return
     http = settings(pytestconfig).http
     root_dir = None
     if http.mappings:

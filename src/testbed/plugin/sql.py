@@ -28,6 +28,29 @@ def testbed_settings(pytestconfig: pytest.Config) -> Settings:
     return settings(pytestconfig)
 
 
+_databases_key = pytest.StashKey[dict[str, Any]]()
+
+
+def worker_database(config: pytest.Config, engine: str) -> Any:
+    """This process's database of a SQL engine, cloned from the template (made once, closed at the end)."""
+    from testbed import engines
+    from testbed.plugin.session import services
+
+    made = config.stash.setdefault(_databases_key, {})
+    if engine not in made:
+        sql = engines.get(engine)
+        endpoint = services(config).worker_endpoint(engine)
+        made[engine] = sql.worker_database(endpoint, worker_id(config) or "main", settings(config).service(engine))  # type: ignore[attr-defined]
+    return made[engine]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for database in reversed(list(config.stash.get(_databases_key, {}).values())):
+        database.close()
+    config.stash[_databases_key] = {}
+
+
 def _sql_settings(config: pytest.Config, engine: str) -> SqlSettings:
     found = settings(config).service(engine)
     assert isinstance(found, SqlSettings)
@@ -76,15 +99,10 @@ def testbed_postgres_endpoint(testbed_postgres_server: PostgresEndpoint) -> Post
 
 
 @pytest.fixture(scope="session")
-def testbed_worker_database(
-    pytestconfig: pytest.Config, testbed_postgres_server: PostgresEndpoint
-) -> Iterator[WorkerDatabase]:
+def testbed_worker_database(pytestconfig: pytest.Config, testbed_postgres_server: PostgresEndpoint) -> WorkerDatabase:
     """This worker's own database, cloned from the template."""
-    from testbed.isolation.worker import WorkerDatabase
-
-    database = WorkerDatabase(testbed_postgres_server, worker_id(pytestconfig) or "main")
-    yield database
-    database.close()
+    database: WorkerDatabase = worker_database(pytestconfig, "postgres")
+    return database
 
 
 @pytest.fixture(scope="session")
@@ -149,16 +167,10 @@ def postgres_url(db_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def testbed_mysql_database(
-    pytestconfig: pytest.Config, testbed_mysql_server: MysqlEndpoint
-) -> Iterator[MysqlWorkerDatabase]:
+def testbed_mysql_database(pytestconfig: pytest.Config, testbed_mysql_server: MysqlEndpoint) -> MysqlWorkerDatabase:
     """This worker's database (``testbed_gw0``, ``testbed_main``), copied from the migrated template."""
-    from testbed.isolation.mysql import MysqlWorkerDatabase
-
-    seeds = _sql_settings(pytestconfig, "mysql").seed_tables
-    database = MysqlWorkerDatabase(testbed_mysql_server, worker_id(pytestconfig) or "main", seeds).setup()
-    yield database
-    database.close()
+    database: MysqlWorkerDatabase = worker_database(pytestconfig, "mysql")
+    return database
 
 
 @pytest.fixture

@@ -34,13 +34,11 @@ WORKERINPUT = "testbed_broker"
 class ServiceBroker:
     """Starts each engine's server once, on request, for every worker of the run."""
 
-    def __init__(self, config: pytest.Config) -> None:
-        from testbed.engines.base import worker_ids
+    def __init__(self, config: pytest.Config, workers: tuple[str | None, ...]) -> None:
         from testbed.plugin.session import settings
 
         self.settings = settings(config)
-        count = len(getattr(config.option, "tx", None) or []) or 1
-        self.workers = worker_ids(count)
+        self.workers = workers
         self.folder = tempfile.mkdtemp(prefix="testbed-broker-")  # 0700: only this user can connect
         self.address = os.path.join(self.folder, "broker.sock")
         self.token = secrets.token_hex(16)
@@ -110,6 +108,19 @@ class ServiceBroker:
         if running is not None:
             running.stop()
 
+    def endpoints(self, names: list[str]) -> dict[str, Any]:
+        """The server-level endpoints of ``names`` (started now if needed); a failed start raises its error."""
+        from testbed import engines
+        from testbed.errors import from_wire
+
+        found = {}
+        for name in names:
+            answer = self.acquire(name)
+            if "error" in answer:
+                raise from_wire(answer["error"])
+            found[name] = engines.get(name).endpoint_from_dict(answer["endpoint"])
+        return found
+
     def close(self) -> None:
         """Stop every server (each on the thread that started it) and the broker."""
         self._stopping.set()
@@ -144,11 +155,20 @@ class XdistHooks:
 
     @pytest.hookimpl
     def pytest_configure_node(self, node: Any) -> None:
+        from testbed.engines.base import worker_ids
+
         config = node.config
         if _broker_key not in config.stash:
-            config.stash[_broker_key] = ServiceBroker(config)
+            config.stash[_broker_key] = ServiceBroker(config, worker_ids(len(config.option.tx or []) or 1))
         broker = config.stash[_broker_key]
         node.workerinput[WORKERINPUT] = {"address": broker.address, "token": broker.token}
+
+
+def early_broker(config: pytest.Config, workers: tuple[str | None, ...]) -> ServiceBroker:
+    """The controller's broker, made before xdist spawns its workers (the settings hand-off needs it)."""
+    if _broker_key not in config.stash:
+        config.stash[_broker_key] = ServiceBroker(config, workers)
+    return config.stash[_broker_key]
 
 
 def broker_started(config: pytest.Config) -> list[Mapping[str, str]]:

@@ -1,0 +1,84 @@
+"""[tool.testbed.env]: settings handed to apps that read them at import time, before conftest files load."""
+
+from __future__ import annotations
+
+import pytest
+
+APP = '''
+import os
+# Like many apps: settings read once, at import time (pydantic-settings, Django settings, module constants).
+DATABASE_URL = os.environ["DATABASE_URL"]
+REDIS_URL = os.environ["REDIS_URL"]
+PAYMENT_BASE_URL = os.environ["PAYMENT_BASE_URL"]
+PG_PORT = int(os.environ["PG_PORT"])
+'''
+
+CONFTEST = '''
+import app  # imported while conftest loads: the values must already be there
+'''
+
+TESTS = '''
+import psycopg, redis, httpx, os
+import app
+
+def test_database_is_this_workers(postgres, db):
+    assert app.DATABASE_URL.startswith("postgresql+psycopg://")
+    assert app.DATABASE_URL.replace("+psycopg", "") == postgres.url
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    assert app.DATABASE_URL.endswith("/testbed_" + worker)
+    with psycopg.connect(postgres.url) as conn:
+        assert conn.execute("select count(*) from items").fetchone() == (0,)
+
+def test_redis_and_stub(redis_url, http_stub):
+    assert app.REDIS_URL == redis_url
+    from testbed.stubs import get
+    http_stub.stub_for(get("/ping").will_return(body="pong"))
+    assert httpx.get(app.PAYMENT_BASE_URL + "/ping").text == "pong"
+
+def test_port(testbed_postgres_server):
+    assert app.PG_PORT == testbed_postgres_server.port
+'''
+
+PYPROJECT = '''
+[tool.testbed.postgres]
+migrations = "migrations/"
+
+[tool.testbed.env]
+DATABASE_URL = "{postgres.sqlalchemy_url}"
+REDIS_URL = "{redis.url}"
+PAYMENT_BASE_URL = "{http.url}"
+PG_PORT = "{postgres.port}"
+'''
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    (pytester.path / "migrations").mkdir()
+    (pytester.path / "migrations" / "001.sql").write_text("CREATE TABLE items (id int);\n")
+    pytester.makepyprojecttoml(PYPROJECT)
+    pytester.makepyfile(app=APP)
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_app=TESTS)
+    return pytester
+
+
+@pytest.mark.parametrize("args", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_env_is_set_before_conftest_import_per_worker(project: pytest.Pytester, args: list[str]) -> None:
+    result = project.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider", *args)
+    result.assert_outcomes(passed=3)
+
+
+def test_an_unknown_placeholder_names_the_valid_ones(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.testbed.env]\nX = "{redis.uri}"\n')
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["ERROR: *[[]tool.testbed.env] X: {redis.uri} is not known; redis offers: *url*"])
+
+
+def test_an_unknown_service_is_an_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.testbed.env]\nX = "{postgress.url}"\n')
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["ERROR: *unknown service 'postgress'*valid: postgres, mysql, redis, nats, rabbitmq, s3, http*"])
