@@ -81,4 +81,5 @@ def test_an_unknown_service_is_an_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x():\n    pass\n")
     result = pytester.runpytest_subprocess()
     assert result.ret != 0
-    result.stderr.fnmatch_lines(["ERROR: *unknown service 'postgress'*valid: postgres, mysql, redis, nats, rabbitmq, s3, http*"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: *unknown service 'postgress'*valid: postgres, mysql, redis, nats, rabbitmq, s3, http*"])
