@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from testbed.config import ServiceSettings, SqlSettings
+from testbed.config import ServiceSettings, SqlSettings, setting
 from testbed.engines.base import Endpoint, Running, SqlEngine
 from testbed.errors import (
     BinaryNotFoundError,
@@ -47,7 +47,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class PostgresSettings(SqlSettings):
-    """[tool.testbed.postgres]: the common keys and the SQL ones (migrations, isolation, ...)."""
+    """[tool.testbed.postgres]: the common keys, the SQL ones (migrations, isolation, ...), the async driver."""
+
+    async_driver: str = setting("psycopg", kind="choice", choices=("psycopg", "asyncpg"),
+                                doc="the driver of the async_db_session fixture")
 
 
 SUPERUSER = "postgres"

@@ -7,6 +7,7 @@ would race with the publisher, and the test would pass or fail by luck.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -129,6 +130,35 @@ class EventRecorder:
         """Fail if a message matching ``match`` arrives on ``topic`` within ``within`` seconds."""
         __tracebackhide__ = True
         self.capture(topic, backend, api="assert_none").assert_none(match, within)
+
+    # -- for async tests: the same waits, awaited, so the code under test keeps running in the loop --------
+    async def expect_async(self, topic: str, match: Matcher = None, timeout: float = 5.0, *,
+                           backend: str | None = None) -> Any:
+        """``await events.expect_async(...)``: expect() without blocking the test's event loop."""
+        __tracebackhide__ = True
+        capture = self.capture(topic, backend, api="expect_async")
+        return await asyncio.to_thread(capture.expect, match, timeout)
+
+    async def expect_message_async(self, topic: str, match: Matcher = None, timeout: float = 5.0, *,
+                                   backend: str | None = None) -> CapturedMessage:
+        """``await events.expect_message_async(...)``."""
+        __tracebackhide__ = True
+        capture = self.capture(topic, backend, api="expect_message_async")
+        return await asyncio.to_thread(capture.expect_message, match, timeout)
+
+    async def expect_count_async(self, topic: str, count: int, match: Matcher = None, timeout: float = 5.0,
+                                 within: float = 0.0, *, backend: str | None = None) -> list[CapturedMessage]:
+        """``await events.expect_count_async(...)``."""
+        __tracebackhide__ = True
+        capture = self.capture(topic, backend, api="expect_count_async")
+        return await asyncio.to_thread(capture.expect_count, count, match, timeout, within)
+
+    async def assert_none_async(self, topic: str, match: Matcher = None, within: float = 0.5, *,
+                                backend: str | None = None) -> None:
+        """``await events.assert_none_async(...)``."""
+        __tracebackhide__ = True
+        capture = self.capture(topic, backend, api="assert_none_async")
+        await asyncio.to_thread(capture.assert_none, match, within)
 
     def messages(self, topic: str, *, backend: str | None = None) -> list[CapturedMessage]:
         """Every message captured on ``topic`` so far."""

@@ -23,6 +23,7 @@ from testbed import observe
 from testbed.config import ISOLATION_STRATEGIES
 from testbed.engines.postgres import PostgresEndpoint
 from testbed.errors import ConfigError, GuardError, LeakError
+from testbed.isolation.async_rollback import AsyncpgTestSession, AsyncSessionFactory, TestbedAsyncConnection
 from testbed.isolation.clone_pool import ClonePool
 from testbed.isolation.context import BaseTestContext, worker_db_name
 from testbed.isolation.leaks import (
@@ -63,6 +64,8 @@ class TestContext(BaseTestContext):
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     sessions: list[Any] = field(default_factory=list)
     engines: list[Any] = field(default_factory=list)
+    async_connection: TestbedAsyncConnection | None = None  # async_db / async_db_session, when asked for
+    async_sessions: list[Any] = field(default_factory=list)
 
 
 class WorkerDatabase:
@@ -84,10 +87,71 @@ class WorkerDatabase:
             mark_owner(self.conn, self._owner)
         self._sessions: SessionFactory | None = None
         self._clones: ClonePool | None = None
+        self._async: TestbedAsyncConnection | None = None
+        self._async_sessions: AsyncSessionFactory | None = None
 
     @property
     def url(self) -> str:
         return self.endpoint.database_url(self.dbname)
+
+    @property
+    def own_pids(self) -> list[int]:
+        """Backends of testbed's own long-lived connections to the worker database (never leaks)."""
+        pids = [self.conn.info.backend_pid]
+        if self._async is not None and not self._async.closed:
+            pids.append(self._async.info.backend_pid)
+        return pids
+
+    def async_connection(self, ctx: TestContext) -> TestbedAsyncConnection:
+        """The test's psycopg AsyncConnection: the worker's (rollback: commits become savepoints), or one to
+        the test's own clone. Opened without an event loop, so any loop of any scope can use it."""
+        if ctx.async_connection is not None:
+            return ctx.async_connection
+        if ctx.strategy == "clone":
+            conn = TestbedAsyncConnection.open_now({**self.endpoint.conninfo(ctx.dbname),
+                                                    "application_name": "testbed"})
+        else:
+            if self._async is None or self._async.closed:
+                self._async = TestbedAsyncConnection.open_now({**self.endpoint.conninfo(self.dbname),
+                                                               "application_name": "testbed"})
+            conn = self._async
+            if ctx.strategy == "rollback":
+                conn.begin_test()
+        ctx.async_connection = conn
+        return conn
+
+    def async_session(self, ctx: TestContext, driver: str = "psycopg") -> Any:
+        """A SQLAlchemy AsyncSession on the test's database: psycopg (the worker's async connection) or asyncpg
+        (a connection of the test's own, opened in its loop)."""
+        if driver == "asyncpg":
+            asyncpg_session = AsyncpgTestSession(ctx.url, rollback=ctx.strategy == "rollback")
+            ctx.async_sessions.append(asyncpg_session)
+            return asyncpg_session.session
+        conn = self.async_connection(ctx)
+        if ctx.strategy == "clone":
+            factory = AsyncSessionFactory(conn)
+            ctx.engines.append(factory)
+        else:
+            if self._async_sessions is None or self._async_sessions.conn is not conn:
+                self._async_sessions = AsyncSessionFactory(conn)
+            factory = self._async_sessions
+        session = factory.open()
+        ctx.async_sessions.append(session)
+        return session
+
+    def _end_async(self, ctx: TestContext) -> None:
+        for session in ctx.async_sessions:
+            if isinstance(session, AsyncpgTestSession):
+                session.close()
+            else:
+                AsyncSessionFactory.close(session)
+        conn = ctx.async_connection
+        if conn is None:
+            return
+        if ctx.strategy == "clone":
+            conn.close_now()
+        else:
+            conn.end_test_now()  # the ROLLBACK (truncate: ends whatever the test left open)
 
     def session_factory(self) -> SessionFactory:
         if self._sessions is None:
@@ -135,6 +199,7 @@ class WorkerDatabase:
             engine.dispose()
 
     def _end(self, ctx: TestContext) -> LeakReport:
+        self._end_async(ctx)
         self._close_orm(ctx)
         report = LeakReport()
         if ctx.strategy == "clone":
@@ -160,8 +225,9 @@ class WorkerDatabase:
                 pass
             backends = int(row[0]) if row and row[0] else 0
             others = list(row[1]) if row and row[1] else []
-            if ctx.leak_check and backends > 1:
-                report.connections = self._leaked(ctx, self.dbname, exclude=[conn.info.backend_pid])
+            ours = self.own_pids
+            if ctx.leak_check and backends > len(ours):
+                report.connections = self._leaked(ctx, self.dbname, exclude=ours)
                 terminate(self.admin, [c.pid for c in report.connections])
             if others:
                 report.rows = row_counts(conn, others)
@@ -174,13 +240,14 @@ class WorkerDatabase:
             return report
         # truncate / none: code committed for real.
         conn.rollback()
-        if self._backends(self.dbname) > 1:
+        ours = self.own_pids
+        if self._backends(self.dbname) > len(ours):
             if ctx.leak_check:
-                report.connections = self._leaked(ctx, self.dbname, exclude=[conn.info.backend_pid])
+                report.connections = self._leaked(ctx, self.dbname, exclude=ours)
                 terminate(self.admin, [c.pid for c in report.connections])
             # A session still in a transaction (a pool's connection the test left mid-transaction) would make
             # the truncation wait; name it and end it instead, so this test fails and the next ones do not.
-            report.blockers = lock_holders(conn, exclude=[c.pid for c in report.connections])
+            report.blockers = lock_holders(conn, exclude=[*ours, *(c.pid for c in report.connections)])
             conn.rollback()
             terminate(self.admin, [c.pid for c in report.blockers])
         if ctx.strategy == "none":
@@ -268,6 +335,10 @@ class WorkerDatabase:
                     self.admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if self._sessions is not None:
             self._sessions.engine.dispose(close=False)
+        if self._async_sessions is not None:
+            self._async_sessions.dispose()
+        if self._async is not None:
+            self._async.close_now()
         self.conn.in_test = False
         try:
             self.conn.close()

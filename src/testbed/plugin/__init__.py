@@ -19,6 +19,7 @@ pytest_plugins = [
     "testbed.plugin.env",
     "testbed.plugin.services",
     "testbed.plugin.sql",
+    "testbed.plugin.asyncio",
     "testbed.plugin.http",
     "testbed.plugin.events",
     "testbed.plugin.summary",
