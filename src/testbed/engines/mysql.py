@@ -644,7 +644,7 @@ def template_builder(settings: SqlSettings, root: Path) -> tuple[str, Callable[[
     from testbed.schema.migrations import migration_source
     from testbed.schema.mysql_migrations import apply_migrations, content_key
 
-    source = migration_source(settings.migrations, root)
+    source = migration_source(settings.migrations, root, "mysql")
     key = content_key(source)
 
     def build(server: MysqlServer | ExistingMysqlServer) -> None:

@@ -481,7 +481,7 @@ class PostgresEndpoint(Endpoint):
 
 def template_builder(settings: SqlSettings, root: Path) -> tuple[str, Callable[[PostgresServer], None]]:
     """The cache key of the project's migrated template and the function that builds it on a fresh server."""
-    source = migration_source(settings.migrations, root)
+    source = migration_source(settings.migrations, root, "postgres")
     key = content_key(source, settings.seed_tables)
 
     def build(server: PostgresServer) -> None:
@@ -490,6 +490,7 @@ def template_builder(settings: SqlSettings, root: Path) -> tuple[str, Callable[[
             run_with_timeout(lambda: source.apply(server.url(TEMPLATE_DB), conninfo),
                              timeout=settings.migration_timeout, inspect=postgres_inspector(conninfo),
                              what=source.description)
+            _build_django_alias_templates(server, source, settings)
         except MigrationError as exc:
             raise MigrationError(
                 f"{exc.args[0]}\nPostgreSQL's last log lines:\n{server.log_tail(10)}", boundary=exc.boundary
@@ -497,6 +498,25 @@ def template_builder(settings: SqlSettings, root: Path) -> tuple[str, Callable[[
         install_bookkeeping(conninfo, settings.seed_tables)
 
     return key, build
+
+
+def _build_django_alias_templates(server: PostgresServer, source: Any, settings: SqlSettings) -> None:
+    """Django aliases besides the first get templates of their own (their routers may differ)."""
+    from testbed.schema.django import DjangoMigrations, migrate, template_name
+
+    if not isinstance(source, DjangoMigrations):
+        return
+    for alias in source.extra_aliases():
+        name = template_name(alias, TEMPLATE_DB)
+        with server.connect(autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        conninfo = server.socket_conninfo(name)
+        run_with_timeout(lambda c=conninfo, a=alias: migrate(a, c),  # type: ignore[misc]
+                         timeout=settings.migration_timeout, inspect=postgres_inspector(conninfo),
+                         what=f"Django migrate --database={alias}")
+        install_bookkeeping(conninfo, settings.seed_tables)
+        with server.connect(autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true')
 
 
 def prepare_existing(server: ExistingPostgres, root: Path) -> ExistingPostgres:

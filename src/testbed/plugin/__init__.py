@@ -20,6 +20,7 @@ pytest_plugins = [
     "testbed.plugin.services",
     "testbed.plugin.sql",
     "testbed.plugin.asyncio",
+    "testbed.plugin.django",
     "testbed.plugin.http",
     "testbed.plugin.events",
     "testbed.plugin.summary",

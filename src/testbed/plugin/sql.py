@@ -122,9 +122,15 @@ def testbed_isolation(request: pytest.FixtureRequest, testbed_worker_database: W
 
 
 @pytest.fixture
-def db(testbed_isolation: TestContext) -> Any:
-    """A psycopg 3 connection to the test's database; its work is undone after the test."""
+def testbed_db(testbed_isolation: TestContext) -> Any:
+    """A psycopg 3 connection to the test's database; its work is undone after the test (also ``db``, unless
+    pytest-django runs a Django project: then ``db`` is Django's)."""
     return testbed_isolation.connection
+
+
+def _db(testbed_db: Any) -> Any:
+    """A psycopg 3 connection to the test's database; its work is undone after the test (``testbed_db``)."""
+    return testbed_db
 
 
 @pytest.fixture
@@ -204,3 +210,48 @@ def mysql_db(testbed_mysql_isolation: Any) -> Any:
 def mysql_url(testbed_mysql_isolation: Any) -> str:
     """``mysql://root:<password>@127.0.0.1:<port>/<db>``: the test's database, for the application's own pool."""
     return str(testbed_mysql_isolation.url)
+
+
+# testbed's short fixture names, and the long name each is also reachable under.
+SHORT_NAMES = {"db": "testbed_db", "db_session": None, "db_url": None, "async_db": None, "async_db_session": None,
+               "http_stub": None, "events": None, "postgres": None}
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-django configured Django (or did not)
+def pytest_configure(config: pytest.Config) -> None:
+    from types import ModuleType
+
+    from testbed.plugin.django import django_active
+
+    if django_active(config) or config.pluginmanager.has_plugin("testbed-db-alias"):
+        return  # pytest-django's `db` keeps its meaning in a Django project; ours is `testbed_db`
+    module = ModuleType("testbed.plugin.sql.db_alias", "testbed's `db` (when pytest-django does not own it)")
+    module.db = pytest.fixture(name="db")(_db)  # type: ignore[attr-defined]
+    config.pluginmanager.register(module, "testbed-db-alias")
+
+
+def pytest_report_collectionfinish(config: pytest.Config, start_path: Any, items: list[pytest.Item]) -> list[str]:
+    """Say so when another plugin defines one of testbed's short fixture names, and which one tests get."""
+    from testbed.plugin.django import django_active
+
+    session = items[0].session if items else None
+    if session is None:
+        return []
+    lines = []
+    manager = session._fixturemanager
+    for name, long_name in SHORT_NAMES.items():
+        plugin_defs = [d for d in manager.getfixturedefs(name, session) or () if not d.baseid]
+        owners = list(dict.fromkeys(getattr(d.func, "__module__", "?") for d in plugin_defs))
+        ours = [o for o in owners if o.startswith("testbed.")]
+        theirs = [o for o in owners if not o.startswith("testbed.")]
+        if not ours or not theirs:
+            continue
+        if name == "db" and theirs == ["pytest_django.fixtures"] and not django_active(config):
+            continue  # no Django project here: pytest-django's `db` could only skip; testbed's is meant
+        winner = owners[-1]
+        lines.append(
+            f"testbed: fixture {name!r} is defined by {' and '.join(owners)}; tests get the one from {winner}. "
+            + (f"testbed's is also available as {long_name!r}." if long_name else
+               "Remove or rename the other one to use testbed's.")
+        )
+    return lines

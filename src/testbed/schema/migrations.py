@@ -325,10 +325,14 @@ class NoMigrations:
         return None
 
 
-def migration_source(spec: str | None, root: Path) -> MigrationSource:
-    """Interpret [tool.testbed.postgres] migrations: a folder, 'alembic[:path/to/alembic.ini]', or 'pkg.mod:fn'."""
+def migration_source(spec: str | None, root: Path, engine: str = "postgres") -> MigrationSource:
+    """Interpret a migrations setting: a folder, 'alembic[:path/to/alembic.ini]', 'django', or 'pkg.mod:fn'."""
     if not spec:
         return NoMigrations()
+    if spec == "django":
+        from testbed.schema.django import DjangoMigrations
+
+        return DjangoMigrations(engine)
     if spec == "alembic" or spec.startswith("alembic:"):
         ini = spec.partition(":")[2] or "alembic.ini"
         p = Path(ini)

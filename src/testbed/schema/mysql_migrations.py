@@ -182,6 +182,14 @@ def _apply(source: MigrationSource, conn_kwargs: dict[str, Any], url: str, flavo
     if isinstance(source, AlembicMigrations):
         _apply_alembic(source, url, flavor)
         return
+    from testbed.schema.django import DjangoMigrations
+
+    if isinstance(source, DjangoMigrations):
+        source.apply(url, {"dbname": conn_kwargs.get("database", ""), "user": conn_kwargs.get("user", ""),
+                           "password": conn_kwargs.get("password", ""),
+                           "host": conn_kwargs.get("unix_socket") or conn_kwargs.get("host", ""),
+                           "port": conn_kwargs.get("port", "")})
+        return
     if isinstance(source, CallableMigrations):
         try:
             source.apply(url, conn_kwargs)
