@@ -5,10 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from analytics.models import Event
 from django.db import IntegrityError, connection, transaction
 from shop.models import SENT, Order, Product, place_order
-
-from analytics.models import Event
 
 
 @pytest.mark.django_db

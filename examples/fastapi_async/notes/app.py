@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException
 from pydantic import BaseModel
@@ -41,11 +42,12 @@ async def get_session() -> AsyncIterator[AsyncSession]:
         yield session
 
 
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
 app = FastAPI()
 
 
 @app.post("/notes", status_code=201)
-async def create_note(note: NoteIn, session: AsyncSession = Depends(get_session)) -> dict[str, object]:
+async def create_note(note: NoteIn, session: SessionDep) -> dict[str, object]:
     row = Note(title=note.title, body=note.body)
     session.add(row)
     try:
@@ -57,6 +59,6 @@ async def create_note(note: NoteIn, session: AsyncSession = Depends(get_session)
 
 
 @app.get("/notes")
-async def list_notes(session: AsyncSession = Depends(get_session)) -> list[dict[str, object]]:
+async def list_notes(session: SessionDep) -> list[dict[str, object]]:
     rows = (await session.execute(select(Note).order_by(Note.id))).scalars()
     return [{"id": n.id, "title": n.title} for n in rows]
