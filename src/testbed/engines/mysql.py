@@ -16,7 +16,6 @@ it as root over the private unix socket. Per-worker databases and per-test isola
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import subprocess
@@ -45,7 +44,6 @@ from testbed.runners.ports import LOOPBACK
 from testbed.runners.process import log_tail
 from testbed.runners.tree_cache import DATA_HINT
 from testbed.runners.users import chown_tree
-from testbed.runners.workspace import cache_root
 
 if TYPE_CHECKING:
     import pymysql.connections
@@ -119,28 +117,8 @@ def parse_server_version(text: str) -> tuple[str, str]:
 
 
 def version_text(path: str) -> str:
-    """``<path> --version``, remembered across runs per (real path, size, mtime): ~40 ms saved per start."""
-    real = os.path.realpath(path)
-    try:
-        st = os.stat(real)
-    except OSError:
-        return ""
-    key = f"{real}|{st.st_size}|{st.st_mtime_ns}"
-    store = cache_root() / "mysql" / "versions.json"
-    try:
-        known: dict[str, str] = json.loads(store.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if key in known:
-        return known[key]
-    text = binaries.run_version(path)
-    if text:
-        known[key] = text
-        store.parent.mkdir(parents=True, exist_ok=True)
-        tmp = store.with_name(f".versions-{os.getpid()}-{secrets.token_hex(4)}")
-        tmp.write_text(json.dumps(known))
-        tmp.replace(store)
-    return text
+    """``<path> --version`` (remembered across runs: see testbed.runners.binaries.run_version)."""
+    return binaries.run_version(path)
 
 
 def _server_version(path: str) -> str:
@@ -195,15 +173,20 @@ def choose_binary(settings: ServiceSettings) -> Candidate:
     A pin is a dotted prefix of the server version: "10.11" matches 10.11.19, "8" matches 8.0.36. It may
     name the flavor too ("mariadb-10.11", "mysql-8.0") when both are installed.
     """
-    candidates = discover(settings)
+    want_flavor, want_version = split_pin(settings.version)
+
+    def matches(cand: Candidate) -> bool:
+        if want_flavor and flavor_of(cand.path).lower() != want_flavor:
+            return False
+        return binaries.version_matches(want_version, cand.version)
+
+    candidates = []
+    for cand in discovery.iter_candidates(SPEC, settings):
+        if matches(cand):
+            return cand
+        candidates.append(cand)
     if not candidates:
         discovery.choose(SPEC, settings, candidates)  # raises BinaryNotFoundError naming where it looked
-    want_flavor, want_version = split_pin(settings.version)
-    for cand in candidates:
-        if want_flavor and flavor_of(cand.path).lower() != want_flavor:
-            continue
-        if binaries.version_matches(want_version, cand.version):
-            return cand
     found_versions = sorted({".".join(c.version.split(".")[:2]) for c in candidates})
     raise VersionMismatchError(
         f"MariaDB/MySQL {settings.version} requested, but found only:\n{binaries.describe(candidates)}\n"

@@ -37,9 +37,6 @@ from testbed.runners.ports import LOOPBACK
 from testbed.runners.reaper import current_record
 from testbed.runners.tree_cache import DATA_HINT
 from testbed.runners.users import chown_tree
-from testbed.schema.migrations import migration_source
-from testbed.schema.template import RunOwner, content_key, install_bookkeeping, read_owner
-from testbed.schema.timeout import postgres_inspector, run_with_timeout
 
 if TYPE_CHECKING:
     import psycopg
@@ -173,7 +170,11 @@ def install_hint(version: str | None) -> str:
 
 def choose_binary(settings: ServiceSettings) -> Candidate:
     """The first binary of the pinned major version; a clear error when there is none."""
-    candidates = discover(settings)
+    candidates = []
+    for cand in discovery.iter_candidates(SPEC, settings):  # lazily: later sources are not even looked at
+        if binaries.version_matches(settings.version, cand.version):
+            return cand
+        candidates.append(cand)
     if not candidates:
         raise BinaryNotFoundError(
             "no PostgreSQL server binary found. Looked in: "
@@ -182,9 +183,6 @@ def choose_binary(settings: ServiceSettings) -> Candidate:
             + install_hint(settings.version),
             boundary="postgres",
         )
-    for cand in candidates:
-        if binaries.version_matches(settings.version, cand.version):
-            return cand
     raise VersionMismatchError(
         f"PostgreSQL {settings.version} requested, but found only:\n{binaries.describe(candidates)}\n"
         f"{install_hint(settings.version)} Or change [tool.testbed.postgres] version to one of: "
@@ -349,6 +347,8 @@ class ExistingPostgres:
         self.info: dict[str, Any] = conninfo_to_dict(settings.url)
         # Per-run databases are named after a random run id and carry its owner row; the run holds an
         # advisory lock for its lifetime, so another run (any host, any PID namespace) can tell them apart.
+        from testbed.schema.template import RunOwner
+
         self.owner = RunOwner()
         self.db_prefix = f"testbed_r{self.owner.run}"
         self.version = ""
@@ -481,6 +481,10 @@ class PostgresEndpoint(Endpoint):
 
 def template_builder(settings: SqlSettings, root: Path) -> tuple[str, Callable[[PostgresServer], None]]:
     """The cache key of the project's migrated template and the function that builds it on a fresh server."""
+    from testbed.schema.migrations import migration_source
+    from testbed.schema.template import content_key, install_bookkeeping
+    from testbed.schema.timeout import postgres_inspector, run_with_timeout
+
     source = migration_source(settings.migrations, root, "postgres")
     key = content_key(source, settings.seed_tables)
 
@@ -503,6 +507,8 @@ def template_builder(settings: SqlSettings, root: Path) -> tuple[str, Callable[[
 def _build_django_alias_templates(server: PostgresServer, source: Any, settings: SqlSettings) -> None:
     """Django aliases besides the first get templates of their own (their routers may differ)."""
     from testbed.schema.django import DjangoMigrations, migrate, template_name
+    from testbed.schema.template import install_bookkeeping
+    from testbed.schema.timeout import postgres_inspector, run_with_timeout
 
     if not isinstance(source, DjangoMigrations):
         return
@@ -521,9 +527,13 @@ def _build_django_alias_templates(server: PostgresServer, source: Any, settings:
 
 def prepare_existing(server: ExistingPostgres, root: Path) -> ExistingPostgres:
     """Build (or reuse) the migrated template on an existing server; clean a killed run's databases."""
+    from testbed.schema.migrations import migration_source
+    from testbed.schema.template import content_key, install_bookkeeping
+    from testbed.schema.timeout import postgres_inspector, run_with_timeout
+
     settings = server.settings
     server.check()
-    source = migration_source(settings.migrations, root)
+    source = migration_source(settings.migrations, root, "postgres")
     key = content_key(source, settings.seed_tables)
     name = f"testbed_tpl_{key[:20]}"
     lock = int(key[:15], 16)
@@ -562,6 +572,8 @@ def _reap_existing(server: ExistingPostgres, admin: Any) -> list[str]:
     lock can be taken (the owning session is gone, on whatever host or PID namespace it ran). Anything
     else named like testbed's, a user's database included, is left alone.
     """
+    from testbed.schema.template import read_owner
+
     dropped: list[str] = []
     rows = admin.execute(r"SELECT datname FROM pg_database WHERE datname LIKE 'testbed\_r%' AND datallowconn "
                          "ORDER BY datname").fetchall()

@@ -46,12 +46,43 @@ def version_matches(pinned: str | None, version: str) -> bool:
 
 @lru_cache(maxsize=256)
 def run_version(path: str, flag: str = "--version") -> str:
-    """The output of ``<path> --version`` (cached: a binary's version does not change during a run)."""
+    """The output of ``<path> --version``, remembered across runs per (real path, size, mtime, flag).
+
+    Asking a server binary its version costs a process start (tens of milliseconds, more for a script);
+    a binary does not change without its size or mtime changing.
+    """
+    import json
+    import secrets
+
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+    except OSError:
+        return ""
+    key = f"{real}|{st.st_size}|{st.st_mtime_ns}|{flag}"
+    try:
+        from testbed.runners.workspace import cache_root
+
+        store = cache_root() / "versions.json"
+        known: dict[str, str] = json.loads(store.read_text())
+    except Exception:  # no cache yet, or an unusable one: ask the binary
+        store, known = None, {}
+    if key in known:
+        return known[key]
     try:
         out = subprocess.run([path, flag], capture_output=True, text=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return ""
-    return (out.stdout or out.stderr).strip()
+    text = (out.stdout or out.stderr).strip()
+    if text and store is not None:
+        known[key] = text
+        tmp = store.with_name(f".versions-{os.getpid()}-{secrets.token_hex(4)}")
+        try:
+            tmp.write_text(json.dumps(known))
+            tmp.replace(store)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+    return text
 
 
 def parse_version(text: str, pattern: str = r"(\d+(?:\.\d+)+|\d+)") -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,17 +66,21 @@ def pip_bundle_executables(distribution: str, names: Sequence[str]) -> list[str]
 
 def discover(spec: BinarySpec, settings: ServiceSettings) -> list[Candidate]:
     """Every binary found for ``spec``, in discovery order; a real file is asked its version once."""
-    found: list[Candidate] = []
+    return list(iter_candidates(spec, settings))
+
+
+def iter_candidates(spec: BinarySpec, settings: ServiceSettings) -> Iterator[Candidate]:
+    """The binaries found for ``spec``, source by source (config, PATH, system, pip), found lazily."""
     seen: set[str] = set()
 
-    def probe(paths: list[str], source: str) -> None:
+    def probe(paths: list[str], source: str) -> list[Candidate]:
         fresh = []
         for p in paths:
             real = os.path.realpath(p)
             if real not in seen:
                 seen.add(real)
                 fresh.append(p)
-        found.extend(binaries.probe(fresh, source, spec.version_of))
+        return binaries.probe(fresh, source, spec.version_of)
 
     sources = binary_sources()
     if settings.binary and "config" in sources:
@@ -89,31 +93,38 @@ def discover(spec: BinarySpec, settings: ServiceSettings) -> list[Candidate]:
                 f"executable at {path}. Point it at the {spec.label} server executable or the folder that holds it.",
                 boundary=spec.engine,
             )
-        before = len(found)
-        probe([path], "config")
-        if len(found) == before:
+        configured = probe([path], "config")
+        if not configured:
             raise BinaryNotFoundError(
                 f"[tool.testbed.{spec.engine}] binary = {settings.binary!r}: {path} --version did not report a "
                 f"{spec.label} version (it said: {binaries.run_version(path)[:200]!r}).",
                 boundary=spec.engine,
             )
+        yield from configured
     if "path" in sources:
         for name in spec.names:
-            probe(binaries.which_all(name), "PATH")
+            yield from probe(binaries.which_all(name), "PATH")
         for extra in spec.more_on_path:
-            probe(extra(), "PATH")
+            yield from probe(extra(), "PATH")
     if "system" in sources:
-        probe(binaries.glob_executables(spec.system_globs), "system")
+        yield from probe(binaries.glob_executables(spec.system_globs), "system")
     if "pip" in sources:
         for dist in spec.pip_bundles:
-            probe(pip_bundle_executables(dist, spec.names), f"pip:{dist}")
-    return found
+            yield from probe(pip_bundle_executables(dist, spec.names), f"pip:{dist}")
 
 
-def choose(spec: BinarySpec, settings: ServiceSettings, candidates: list[Candidate] | None = None) -> Candidate:
-    """The first binary matching the pinned version; a clear error naming what was found otherwise."""
+def choose(spec: BinarySpec, settings: ServiceSettings, candidates: list[Candidate] | None = None,
+           matches: Callable[[Candidate], bool] | None = None) -> Candidate:
+    """The first binary matching the pinned version (found lazily: later sources are not even looked at);
+    a clear error naming what was found otherwise."""
+    matches = matches or (lambda c: binaries.version_matches(settings.version, c.version))
     if candidates is None:
-        candidates = discover(spec, settings)
+        seen = []
+        for cand in iter_candidates(spec, settings):
+            if matches(cand):
+                return cand
+            seen.append(cand)
+        candidates = seen
     if not candidates:
         raise BinaryNotFoundError(
             f"no {spec.label} server binary found. Looked for {', '.join(spec.names)} in: "
@@ -124,7 +135,7 @@ def choose(spec: BinarySpec, settings: ServiceSettings, candidates: list[Candida
             boundary=spec.engine,
         )
     for cand in candidates:
-        if binaries.version_matches(settings.version, cand.version):
+        if matches(cand):
             return cand
     raise VersionMismatchError(
         f"{spec.label} {settings.version} requested, but found only:\n{binaries.describe(candidates)}\n"

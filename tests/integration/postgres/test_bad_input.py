@@ -79,9 +79,9 @@ def test_typo_in_config_names_valid_keys(pytester: pytest.Pytester) -> None:
     pytester.makepyprojecttoml('[tool.testbed.postgres]\nmigration = "migrations/"\n')
     pytester.makepyfile(USES_DB)
     result = pytester.runpytest_subprocess()
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(
-        ["*unknown key 'migration' in [[]tool.testbed.postgres[]]. Did you mean 'migrations'?*"]
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # before any test: the whole config is wrong
+    result.stderr.fnmatch_lines(
+        ["ERROR: *unknown key 'migration' in [[]tool.testbed.postgres[]]. Did you mean 'migrations'?*"]
     )
 
 

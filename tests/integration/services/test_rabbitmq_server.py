@@ -106,4 +106,4 @@ def test_a_cold_cache_with_a_vhost_per_worker(tmp_path: Any, monkeypatch: pytest
         for vhost in vhosts:
             conn = pika.BlockingConnection(pika.URLParameters(endpoint.vhost_url(vhost)))
             conn.close()
-    assert list((tmp_path / "cache" / "rabbitmq").glob("*/ready")), "the first boot's database was not cached"
+    assert list((tmp_path / "cache" / "rabbitmq").glob("*/data/*")), "the first boot database was not cached"
