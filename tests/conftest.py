@@ -5,8 +5,14 @@ from __future__ import annotations
 # Inline pytester runs (pytester.runpytest) restore sys.modules afterwards; a native-backed module first
 # imported inside such a run is then imported a second time, and its classes no longer match the Rust
 # bindings' (cryptography: "curve must be an EllipticCurve instance"). Import them once, up front.
+import os
+
 import cryptography.hazmat.primitives.asymmetric.ec  # noqa: F401
 import trustme  # noqa: F401
+
+# testbed's own tests check that servers stop with their session: no server kept between runs, here or in
+# the pytester runs they start (tests of reuse turn it on for themselves).
+os.environ["TESTBED_REUSE"] = "0"
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]

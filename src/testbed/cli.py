@@ -86,6 +86,15 @@ def up(args: argparse.Namespace) -> int:
     return 0
 
 
+def down(args: argparse.Namespace) -> int:
+    """Stop the servers kept between runs (they also stop by themselves after reuse_idle seconds)."""
+    from testbed.runners.keeper import down as stop_kept
+
+    stopped = stop_kept()
+    print("\n".join(stopped) if stopped else "no kept servers")
+    return 0
+
+
 def _settings_or_default(root: str) -> Settings:
     return load_settings(Path(root))
 
@@ -114,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     p_up = sub.add_parser("up", help=f"start services ({' '.join(engines.names())}); print URLs; until Ctrl-C")
     p_up.add_argument("services", nargs="+")
     p_up.set_defaults(func=up)
+    sub.add_parser("down", help="stop the servers kept between runs (reuse)").set_defaults(func=down)
     p_cache = sub.add_parser("cache", help="show or clear the server data cache")
     p_cache.add_argument("action", choices=["show", "clear"], nargs="?", default="show")
     p_cache.set_defaults(func=cache)

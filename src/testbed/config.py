@@ -100,6 +100,9 @@ class Settings:
     http: HttpStubSettings = field(default_factory=HttpStubSettings)
     cache_dir: Path | None = None
     data_dir: str = "auto"
+    # Keep servers between runs (runners/keeper.py): None = on unless the CI env var is set.
+    reuse: bool | None = None
+    reuse_idle: float = 300.0  # seconds a kept server waits for the next run before it stops
     # Tables of layers that validate their own keys (hygiene, env): kept raw here.
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -114,6 +117,12 @@ class Settings:
             return found
         return engines.get(engine).settings_class(engine=engine, data_dir=self.data_dir)
 
+    def reuse_servers(self, environ: Mapping[str, str] | None = None) -> bool:
+        """Whether runs keep and adopt servers (reuse): configured, else on unless CI is set."""
+        if self.reuse is not None:
+            return self.reuse
+        return not (environ if environ is not None else os.environ).get("CI")
+
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the project root."""
         p = Path(path)
@@ -121,7 +130,7 @@ class Settings:
 
 
 LAYER_TABLES = ("env", "hygiene")  # validated by the layer that reads them
-SCALAR_TOP_LEVEL = ("services", "http", "cache_dir", "data_dir")
+SCALAR_TOP_LEVEL = ("services", "http", "cache_dir", "data_dir", "reuse", "reuse_idle")
 
 
 def _unknown(kind: str, got: str, valid: Any, where: str) -> str:
@@ -305,6 +314,12 @@ def parse_settings(table: Mapping[str, Any], root: Path) -> Settings:
         if not isinstance(table["cache_dir"], str):
             raise ConfigError(f"[tool.testbed] cache_dir must be a string, got {table['cache_dir']!r}.")
         cache_dir = root / table["cache_dir"]
+    reuse = table.get("reuse")
+    if reuse is not None and not isinstance(reuse, bool):
+        raise ConfigError(f"[tool.testbed] reuse must be true or false, got {reuse!r}.")
+    reuse_idle = table.get("reuse_idle", 300.0)
+    if isinstance(reuse_idle, bool) or not isinstance(reuse_idle, int | float) or not 0 < reuse_idle <= 86400:
+        raise ConfigError(f"[tool.testbed] reuse_idle must be a number of seconds (0 to 86400), got {reuse_idle!r}.")
     layers = {}
     for name in LAYER_TABLES:
         if name in table:
@@ -312,7 +327,7 @@ def parse_settings(table: Mapping[str, Any], root: Path) -> Settings:
                 raise ConfigError(f"[tool.testbed.{name}] must be a table, got {table[name]!r}.")
             layers[name] = dict(table[name])
     return Settings(root=root, services=tuple(services), engines=configured, http=http, cache_dir=cache_dir,
-                    data_dir=data_dir, tables=layers)
+                    data_dir=data_dir, reuse=reuse, reuse_idle=float(reuse_idle), tables=layers)
 
 
 def _overlay(base: Any, cls: type[Any], overrides: Mapping[str, str], prefix: str, where: str, root: Path,
@@ -359,8 +374,15 @@ def apply_env(settings: Settings, environ: Mapping[str, str]) -> Settings:
         data_dir = check_data_dir(environ["TESTBED_DATA_DIR"], "TESTBED_DATA_DIR", root)
         configured = {name: s if name in settings.engines and settings.engines[name].data_dir != settings.data_dir
                       else replace(s, data_dir=data_dir) for name, s in configured.items()}
+    reuse = settings.reuse
+    if environ.get("TESTBED_REUSE"):
+        word = environ["TESTBED_REUSE"].strip().lower()
+        if word not in TRUE_WORDS + FALSE_WORDS:
+            raise ConfigError(f"TESTBED_REUSE={environ['TESTBED_REUSE']!r} must be one of "
+                              f"{', '.join(TRUE_WORDS + FALSE_WORDS)}.")
+        reuse = word in TRUE_WORDS
     return replace(settings, engines=configured, services=services, cache_dir=cache_dir, data_dir=data_dir,
-                   http=http)
+                   http=http, reuse=reuse)
 
 
 def find_pyproject(start: Path) -> Path | None:

@@ -141,6 +141,22 @@ class Engine:
     def attach(self, settings: ServiceSettings, root: Path, workers: tuple[str | None, ...]) -> Running:
         raise ConfigError(f"runner = 'existing' is not available for {self.label}: use runner = 'local'.")
 
+    # -- servers kept between runs (runners/keeper.py) -------------------------------------------------
+    reusable: ClassVar[bool] = False  # can several runs share one live server, each in a namespace of its own?
+
+    def content_key(self, settings: ServiceSettings, root: Path) -> str:
+        """What a kept server should preload for this run (a migrated template), "empty" for nothing."""
+        return "empty"
+
+    def keep(self, settings: ServiceSettings, content_key: str) -> Running:
+        """Start a server for a keeper (no migrations run here: only a cached data folder is used)."""
+        return self.start_local(settings, Path.cwd(), (None,))
+
+    def adopt(self, settings: ServiceSettings, root: Path, workers: tuple[str | None, ...],
+              kept: Mapping[str, Any], kept_content: str) -> Running:
+        """Use a kept server for this run, in a namespace of the run's own."""
+        raise NotImplementedError
+
     def endpoint_from_dict(self, data: Mapping[str, Any]) -> Endpoint:
         return self.endpoint_class.from_dict(data)
 

@@ -10,6 +10,7 @@ socket every 5 ms. Per-worker databases and per-test isolation are in ``testbed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import os
 import signal
@@ -537,6 +538,8 @@ def prepare_existing(server: ExistingPostgres, root: Path) -> ExistingPostgres:
     key = content_key(source, settings.seed_tables)
     name = f"testbed_tpl_{key[:20]}"
     lock = int(key[:15], 16)
+    if getattr(server, "kept_content", None) == key:
+        name = TEMPLATE_DB  # the keeper started from the cached cluster of exactly these migrations
     with server.connect(autocommit=True) as admin:
         _reap_existing(server, admin)
         admin.execute("SELECT pg_advisory_lock(%s)", (lock,))  # concurrent runs build a template once
@@ -598,12 +601,51 @@ def _reap_existing(server: ExistingPostgres, admin: Any) -> list[str]:
     return dropped
 
 
+class KeptPostgres(ExistingPostgres):
+    """A server a keeper runs between runs (runners/keeper.py), used by this run like an existing server: a
+    template per migrations hash, databases of the run's own; reached over its private unix socket."""
+
+    def __init__(self, settings: ServiceSettings, kept: PostgresEndpoint, kept_content: str) -> None:
+        super().__init__(dataclasses.replace(settings, url=kept.database_url("postgres")))
+        self.kept = kept
+        self.kept_content = kept_content  # the content key of the cluster the keeper started from
+
+    def connect(self, dbname: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
+        import psycopg
+
+        return psycopg.connect(**self.kept.conninfo(dbname or "postgres"), connect_timeout=5, **kwargs)
+
+    def endpoint(self) -> PostgresEndpoint:
+        return dataclasses.replace(self.kept, template=self.template, db_prefix=self.db_prefix,
+                                   owner=asdict(self.owner), source=f"{self.kept.source}, kept between runs")
+
+    def describe(self) -> Mapping[str, str]:
+        return {"engine": "PostgreSQL", "version": self.version, "binary": self.kept.binary,
+                "source": f"{self.kept.source}; a kept server, adopted (pid {self.kept.pid})",
+                "url": self.kept.url, "data": "the kept server's",
+                "cache": "hit" if self.cache_hit else "built"}
+
+
 class PostgresEngine(SqlEngine):
     name = "postgres"
     label = "PostgreSQL"
     settings_class = PostgresSettings
     endpoint_class = PostgresEndpoint
     plugin = "testbed.plugin.sql"
+    reusable = True
+
+    def content_key(self, settings: ServiceSettings, root: Path) -> str:
+        assert isinstance(settings, SqlSettings)
+        return template_builder(settings, root)[0]
+
+    def keep(self, settings: ServiceSettings, content_key: str) -> Running:
+        return PostgresServer(settings, content_key=content_key).start()
+
+    def adopt(self, settings: ServiceSettings, root: Path, workers: tuple[str | None, ...],
+              kept: Mapping[str, Any], kept_content: str) -> Running:
+        endpoint = PostgresEndpoint.from_dict(kept)
+        assert isinstance(endpoint, PostgresEndpoint)
+        return KeptPostgres(settings, endpoint, kept_content).start(root)
 
     def discover(self, settings: ServiceSettings) -> list[Candidate]:
         return discover(settings)

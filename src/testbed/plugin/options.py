@@ -24,6 +24,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="default per-test isolation for SQL databases (overrides isolation in [tool.testbed.<engine>])",
     )
     group.addoption(
+        "--testbed-reuse",
+        action="store_true",
+        default=None,
+        dest="testbed_reuse",
+        help="keep servers between runs and adopt a kept one (default: on unless CI is set; [tool.testbed] reuse)",
+    )
+    group.addoption(
+        "--testbed-no-reuse",
+        action="store_false",
+        dest="testbed_reuse",
+        help="start fresh servers for this run and stop them at its end",
+    )
+    group.addoption(
         "--testbed-no-leak-check",
         action="store_true",
         default=False,

@@ -7,7 +7,7 @@ which starts each engine once for the whole run, when a selected test first need
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,13 +37,49 @@ def worker_id(config: pytest.Config) -> str | None:
     return str(workerinput["workerid"]) if workerinput else None
 
 
+def reuse_enabled(config: pytest.Config) -> bool:
+    """--testbed-reuse / --testbed-no-reuse, else [tool.testbed] reuse, else on unless CI is set."""
+    said = getattr(config.option, "testbed_reuse", None)
+    if said is None:
+        said = getattr(getattr(config, "known_args_namespace", None), "testbed_reuse", None)
+    return bool(said) if said is not None else settings(config).reuse_servers()
+
+
+def start_for_run(config: pytest.Config, name: str,
+                  workers: tuple[str | None, ...]) -> tuple[Running, Callable[[], None]]:
+    """Start engine ``name`` for this run (or adopt a kept server); the server and how to let it go."""
+    from testbed import engines
+
+    s = settings(config)
+    engine = engines.get(name)
+    service = s.service(name)
+    if reuse_enabled(config) and engine.reusable and service.runner == "local":
+        from testbed.runners.keeper import acquire
+
+        lease = acquire(name, service, engine.content_key(service, s.root), s.reuse_idle,
+                        max(service.startup_timeout, 60.0))
+        try:
+            adopted = engine.adopt(service, s.root, workers, lease.endpoint, str(lease.record.get("content_key")))
+        except BaseException:
+            lease.close()
+            raise
+
+        def let_go() -> None:
+            adopted.stop()
+            lease.close()  # the keeper stops the server once no run has leased it for reuse_idle seconds
+
+        return adopted, let_go
+    running = engine.start(service, s.root, workers)
+    return running, running.stop
+
+
 class SessionServices:
     """The servers of one pytest process, by engine name."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self._endpoints: dict[str, Endpoint] = {}
-        self._running: dict[str, Running] = {}
+        self._running: dict[str, Callable[[], None]] = {}
         self._errors: dict[str, TestbedError] = {}
         self.started: list[Mapping[str, str]] = []  # describe() of servers this process started
 
@@ -66,9 +102,8 @@ class SessionServices:
                     raise from_wire(answer["error"])
                 endpoint = engine.endpoint_from_dict(answer["endpoint"])
             else:
-                s = settings(self.config)
-                running = engine.start(s.service(name), s.root)
-                self._running[name] = running
+                running, stop = start_for_run(self.config, name, (None,))
+                self._running[name] = stop
                 self.started.append(running.describe())
                 endpoint = running.endpoint()
         except TestbedError as exc:
@@ -91,8 +126,8 @@ class SessionServices:
             close = getattr(engines.get(name), "close", None)
             if close is not None:
                 close()
-        for running in reversed(list(self._running.values())):
-            running.stop()
+        for stop in reversed(list(self._running.values())):
+            stop()
         self._running.clear()
         self._endpoints.clear()
 

@@ -35,9 +35,7 @@ class ServiceBroker:
     """Starts each engine's server once, on request, for every worker of the run."""
 
     def __init__(self, config: pytest.Config, workers: tuple[str | None, ...]) -> None:
-        from testbed.plugin.session import settings
-
-        self.settings = settings(config)
+        self.config = config
         self.workers = workers
         self.folder = tempfile.mkdtemp(prefix="testbed-broker-")  # 0700: only this user can connect
         self.address = os.path.join(self.folder, "broker.sock")
@@ -90,12 +88,11 @@ class ServiceBroker:
         return self._answers[name]
 
     def _own(self, name: str, ready: threading.Event) -> None:
-        from testbed import engines
+        from testbed.plugin.session import start_for_run
 
-        running = None
+        stop = None
         try:
-            engine = engines.get(name)
-            running = engine.start(self.settings.service(name), self.settings.root, self.workers)
+            running, stop = start_for_run(self.config, name, self.workers)
             self._answers[name] = {"endpoint": running.endpoint().to_dict()}
             self.started.append(running.describe())
         except TestbedError as exc:
@@ -105,8 +102,8 @@ class ServiceBroker:
         finally:
             ready.set()
         self._stopping.wait()
-        if running is not None:
-            running.stop()
+        if stop is not None:
+            stop()
 
     def endpoints(self, names: list[str]) -> dict[str, Any]:
         """The server-level endpoints of ``names`` (started now if needed); a failed start raises its error."""

@@ -98,6 +98,8 @@ class ManagedServer:
     def _start_from_cache(self, t0: float) -> None:
         assert self.binary is not None and self.data_dir is not None and self.run_dir is not None
         cache = DataDirCache(self.engine.name, self.binary, self.run_as, str(self.layout()), self.max_cached)
+        if self.build is None and not cache.has(self.content_key):
+            self.content_key = "empty"  # nothing here can build that content: start from the base instead
         if cache.has(self.content_key):
             self.cache_hit = True
             cache.copy_out(self.content_key, self.data_dir, self.run_as)

@@ -1,0 +1,294 @@
+"""Servers kept between runs: the rerun loop of a developer pays a server start once, not per run.
+
+A keeper is a small detached process that starts one server (the engine's own local start, so the same
+binary, settings, user and run folder rules apply), and keeps it while runs lease it. A run leases it by
+holding a connection to the keeper's unix socket open for its whole session; when the last lease ends
+(cleanly, or because the run was killed and the kernel closed its socket) the keeper waits ``idle``
+seconds and then stops the server and exits. ``testbed down`` stops keepers at once.
+
+Runs agree on one keeper per key (engine, binary, server-shaping settings, user) under an exclusive file
+lock, so two runs starting together never start two servers or adopt a half-started one. Records and
+sockets live in the private run-records folder; a record is trusted only while its keeper process (pid
+and start time) is alive and answers the token written in it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from testbed.errors import ServerStartError, TestbedError, from_wire, to_wire
+from testbed.runners.ownership import private_folder
+from testbed.runners.reaper import is_same_process, process_start_time, records_dir
+
+# Settings that shape a run's databases or tests, not the server: runs differing only in these share one.
+PER_RUN_KEYS = frozenset({"runner", "url", "migrations", "isolation", "seed_tables", "leak_check",
+                          "migration_timeout", "async_driver", "startup_timeout"})
+
+
+def kept_dir() -> Path:
+    return private_folder(records_dir() / "kept", "kept servers")
+
+
+def server_key(engine: str, settings: Any) -> str:
+    """Which kept server a run may adopt: same engine, server-shaping settings, user and testbed version."""
+    from testbed import __version__
+
+    shaping = {k: v for k, v in sorted(dataclasses.asdict(settings).items()) if k not in PER_RUN_KEYS}
+    ident = json.dumps({"engine": engine, "settings": shaping, "uid": os.geteuid(), "testbed": __version__},
+                       sort_keys=True, default=str)
+    return hashlib.sha256(ident.encode()).hexdigest()[:20]
+
+
+class Lease:
+    """A run's hold on a kept server: the open connection to its keeper (closed when the run ends)."""
+
+    def __init__(self, sock: socket.socket, record: Mapping[str, Any]) -> None:
+        self.sock = sock
+        self.record = record
+
+    @property
+    def endpoint(self) -> dict[str, Any]:
+        return dict(self.record["endpoint"])
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+def _lease(record: Mapping[str, Any], timeout: float = 10.0) -> Lease | None:
+    """Lease the keeper a record names, if it is alive and answers; None otherwise."""
+    if not is_same_process(int(record.get("pid", 0)), record.get("start")):
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(str(record["socket"]))
+        sock.sendall(json.dumps({"op": "lease", "token": record["token"]}).encode() + b"\n")
+        answer = json.loads(sock.makefile("rb").readline() or b"{}")
+        sock.settimeout(None)
+    except (OSError, ValueError):
+        sock.close()
+        return None
+    if not answer.get("ok"):
+        sock.close()
+        return None
+    return Lease(sock, {**record, "endpoint": answer["endpoint"]})
+
+
+def acquire(engine: str, settings: Any, content_key: str, idle: float, startup_timeout: float = 120.0) -> Lease:
+    """Lease the kept server for these settings, starting a keeper for it when none is alive."""
+    folder = kept_dir()
+    key = server_key(engine, settings)
+    record_path = folder / f"{key}.json"
+    with open(folder / f"{key}.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # runs starting together agree: one keeper, one server
+        try:
+            record = _read_record(record_path)
+            if record is not None:
+                lease = _lease(record)
+                if lease is not None:
+                    return lease
+                record_path.unlink(missing_ok=True)  # its keeper is gone: start afresh
+            return _start_keeper(folder, key, engine, settings, content_key, idle, startup_timeout)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _start_keeper(folder: Path, key: str, engine: str, settings: Any, content_key: str, idle: float,
+                  startup_timeout: float) -> Lease:
+    request = {"key": key, "engine": engine, "settings": dataclasses.asdict(settings), "content_key": content_key,
+               "idle": idle, "socket": str(folder / f"{key}.sock"), "record": str(folder / f"{key}.json"),
+               "token": secrets.token_hex(16)}
+    request_path = folder / f"{key}.request.json"
+    request_path.write_text(json.dumps(request, default=list))
+    log = folder / f"{key}.log"
+    with open(log, "ab") as out:
+        launcher = subprocess.Popen([sys.executable, "-m", "testbed.runners.keeper", str(request_path)],
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True, close_fds=True,
+                                    env={**os.environ, "PYTHONPATH": _pythonpath()})
+    launcher.wait(30)  # the launcher forks the keeper and exits at once (no zombie under this run)
+    deadline = time.monotonic() + startup_timeout
+    record_path = folder / f"{key}.json"
+    while time.monotonic() < deadline:
+        record = _read_record(record_path)
+        if record is not None and record.get("token") == request["token"]:
+            if "error" in record:
+                record_path.unlink(missing_ok=True)
+                raise from_wire(record["error"])
+            lease = _lease(record)
+            if lease is not None:
+                return lease
+        time.sleep(0.01)
+    raise ServerStartError(f"the keeper of a reusable {engine} server did not come up within {startup_timeout:.0f} s; "
+                           f"its log: {log}. Run with --testbed-no-reuse to start servers per run.", boundary=engine)
+
+
+def _pythonpath() -> str:
+    # The keeper imports testbed (and third-party engines) as this process does.
+    return os.pathsep.join(p for p in sys.path if p)
+
+
+def down() -> list[str]:
+    """Stop every keeper of this user (``testbed down``); a line per server stopped."""
+    stopped = []
+    folder = kept_dir()
+    for record_path in sorted(folder.glob("*.json")):
+        if record_path.name.endswith(".request.json"):
+            continue
+        record = _read_record(record_path)
+        if not record or "pid" not in record:
+            continue
+        pid, start = int(record["pid"]), record.get("start")
+        if is_same_process(pid, start):
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 30
+            while is_same_process(pid, start) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            stopped.append(f"stopped the kept {record.get('engine')} server (keeper pid {pid})")
+        record_path.unlink(missing_ok=True)
+    return stopped
+
+
+# -- the keeper process ------------------------------------------------------------------------------------
+
+
+class Keeper:
+    """Owns one server; serves leases on a unix socket; stops the server after ``idle`` seconds unleased."""
+
+    def __init__(self, request: Mapping[str, Any]) -> None:
+        self.request = request
+        self.leases = 0
+        self.cond = threading.Condition()
+        self.stopping = False
+        self.endpoint: dict[str, Any] = {}
+
+    def run(self) -> None:
+        from testbed import engines
+
+        engine = engines.get(str(self.request["engine"]))
+        settings = engine.settings_class(**_settings_fields(engine.settings_class, self.request["settings"]))
+        signal.signal(signal.SIGTERM, lambda *_: self._stop())
+        try:
+            running = engine.keep(settings, str(self.request["content_key"]))
+        except TestbedError as exc:
+            self._write_record({"error": to_wire(exc)})
+            return
+        except Exception as exc:
+            self._write_record({"error": to_wire(ServerStartError(f"{type(exc).__name__}: {exc}",
+                                                                  boundary=str(self.request["engine"])))})
+            return
+        try:
+            self.endpoint = running.endpoint().to_dict()
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            Path(str(self.request["socket"])).unlink(missing_ok=True)
+            listener.bind(str(self.request["socket"]))
+            listener.listen(64)
+            threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+            # What the server really holds: the run's migrated template, or "empty" when it was not cached.
+            self._write_record({"endpoint": self.endpoint, "content_key": getattr(running, "content_key", "empty")})
+            self._wait_idle(float(self.request["idle"]))
+            listener.close()
+        finally:
+            Path(str(self.request["record"])).unlink(missing_ok=True)
+            Path(str(self.request["socket"])).unlink(missing_ok=True)
+            running.stop()
+
+    def _write_record(self, extra: Mapping[str, Any]) -> None:
+        record = {"key": self.request["key"], "engine": self.request["engine"], "pid": os.getpid(),
+                  "start": process_start_time(os.getpid()), "socket": self.request["socket"],
+                  "token": self.request["token"], "started_at": time.time(), **extra}
+        path = Path(str(self.request["record"]))
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, default=list))
+        tmp.replace(path)
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                request = json.loads(conn.makefile("rb").readline() or b"{}")
+            except ValueError:
+                return
+            if request.get("token") != self.request["token"] or request.get("op") != "lease":
+                return
+            with self.cond:
+                if self.stopping:
+                    return
+                self.leases += 1
+                self.cond.notify_all()
+            try:
+                conn.sendall(json.dumps({"ok": True, "endpoint": self.endpoint}).encode() + b"\n")
+                while conn.recv(4096):  # held for the run's session; EOF when it ends or dies
+                    pass
+            except OSError:
+                pass
+            finally:
+                with self.cond:
+                    self.leases -= 1
+                    self.cond.notify_all()
+
+    def _wait_idle(self, idle: float) -> None:
+        with self.cond:
+            while not self.stopping:
+                if self.leases == 0:
+                    if not self.cond.wait_for(lambda: self.leases > 0 or self.stopping, timeout=idle):
+                        return  # unleased for `idle` seconds
+                else:
+                    self.cond.wait()
+
+    def _stop(self) -> None:
+        with self.cond:
+            self.stopping = True
+            self.cond.notify_all()
+
+
+def _settings_fields(cls: type[Any], data: Mapping[str, Any]) -> dict[str, Any]:
+    known = {f.name for f in dataclasses.fields(cls)}
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known}
+
+
+def main(argv: list[str]) -> int:
+    request_path = Path(argv[0])
+    request = json.loads(request_path.read_text())
+    request_path.unlink(missing_ok=True)
+    if os.fork():  # the launcher exits at once; the keeper is adopted by init, so no run waits on it
+        return 0
+    os.setsid()
+    Keeper(request).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,109 @@
+"""Servers kept between runs: a rerun adopts the live server (same pid), changed migrations get a new template
+on it, concurrent runs agree on one server, an idle or orphaned server stops, CI starts fresh."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from testbed.runners.reaper import is_same_process
+
+TEST = """
+import os
+from pathlib import Path
+
+def test_x(db, postgres):
+    Path(os.environ["OUT"]).write_text(str(postgres.endpoint.pid))
+    db.execute("insert into items (name) values ('a')")
+    assert db.execute("select count(*) from items").fetchone() == (1,)
+"""
+
+
+@pytest.fixture
+def kept(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.Pytester]:
+    monkeypatch.setenv("TESTBED_REUSE", "1")
+    monkeypatch.setenv("TESTBED_RUNS_DIR", str(tmp_path / "runs"))  # these keepers only
+    monkeypatch.delenv("CI", raising=False)
+    (pytester.path / "migrations").mkdir()
+    (pytester.path / "migrations" / "001.sql").write_text("CREATE TABLE items (id serial, name text);\n")
+    pytester.makepyprojecttoml('[tool.testbed]\nreuse_idle = 600\n[tool.testbed.postgres]\nmigrations = "migrations/"\n')
+    pytester.makepyfile(test_x=TEST)
+    yield pytester
+    subprocess.run([sys.executable, "-m", "testbed.cli", "down"], check=False, capture_output=True)
+
+
+def _run(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, out: str, *args: str) -> int:
+    monkeypatch.setenv("OUT", str(project.path / out))
+    project.runpytest_subprocess("-p", "no:randomly", *args).assert_outcomes(passed=1)
+    return int((project.path / out).read_text())
+
+
+def test_a_rerun_adopts_the_kept_server(kept: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = _run(kept, monkeypatch, "a")
+    second = _run(kept, monkeypatch, "b")
+    assert first == second, "the second run started a server of its own"
+    third = _run(kept, monkeypatch, "c", "-n", "2")  # xdist's controller adopts it too
+    assert third == first
+    out = subprocess.run([sys.executable, "-m", "testbed.cli", "down"], capture_output=True, text=True, timeout=60)
+    assert "stopped the kept postgres server" in out.stdout
+    assert not is_same_process(first, None)
+
+
+def test_a_changed_migration_builds_a_new_template_on_the_same_server(kept: pytest.Pytester,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    first = _run(kept, monkeypatch, "a")
+    (kept.path / "migrations" / "002.sql").write_text("ALTER TABLE items ADD COLUMN price int NOT NULL DEFAULT 1;\n")
+    kept.makepyfile(test_x=TEST.replace("assert db.execute", "assert db.execute('select price from items')"
+                                        ".fetchone() == (1,)\n    assert db.execute"))
+    assert _run(kept, monkeypatch, "b") == first
+
+
+def test_concurrent_runs_agree_on_one_server(kept: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    procs = []
+    for name in ("a", "b", "c"):
+        monkeypatch.setenv("OUT", str(kept.path / name))
+        procs.append(subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
+                                       "-p", "no:cacheprovider"], cwd=kept.path, stdout=subprocess.DEVNULL))
+    assert [p.wait(300) for p in procs] == [0, 0, 0]
+    pids = {(kept.path / name).read_text() for name in ("a", "b", "c")}
+    assert len(pids) == 1, pids
+
+
+def test_an_orphaned_kept_server_stops_after_the_idle_time(kept: pytest.Pytester,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    kept.makepyprojecttoml('[tool.testbed]\nreuse_idle = 1\n[tool.testbed.postgres]\nmigrations = "migrations/"\n')
+    kept.makepyfile(test_hang="""
+import os, time
+from pathlib import Path
+
+def test_hang(postgres):
+    Path(os.environ["OUT"]).write_text(str(postgres.endpoint.pid))
+    time.sleep(120)
+""")
+    monkeypatch.setenv("OUT", str(kept.path / "pid"))
+    with subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "test_hang.py"],
+                          cwd=kept.path, stdout=subprocess.DEVNULL) as run:
+        deadline = time.monotonic() + 120
+        while not (kept.path / "pid").exists() or not (kept.path / "pid").read_text():
+            assert run.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        pid = int((kept.path / "pid").read_text())
+        run.send_signal(signal.SIGKILL)  # the run dies holding its lease; the kernel closes its socket
+    deadline = time.monotonic() + 60
+    while is_same_process(pid, None) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not is_same_process(pid, None), "a kept server outlived its last run by far more than reuse_idle"
+
+
+def test_ci_runs_start_fresh(kept: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TESTBED_REUSE")
+    monkeypatch.setenv("CI", "true")
+    first = _run(kept, monkeypatch, "a")
+    assert not is_same_process(first, None), "a CI run left its server running"
+    assert _run(kept, monkeypatch, "b") != first
