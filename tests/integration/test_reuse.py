@@ -32,7 +32,8 @@ def kept(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.delenv("CI", raising=False)
     (pytester.path / "migrations").mkdir()
     (pytester.path / "migrations" / "001.sql").write_text("CREATE TABLE items (id serial, name text);\n")
-    pytester.makepyprojecttoml('[tool.testbed]\nreuse_idle = 600\n[tool.testbed.postgres]\nmigrations = "migrations/"\n')
+    pytester.makepyprojecttoml(
+        '[tool.testbed]\nreuse_idle = 600\n[tool.testbed.postgres]\nmigrations = "migrations/"\n')
     pytester.makepyfile(test_x=TEST)
     yield pytester
     subprocess.run([sys.executable, "-m", "testbed.cli", "down"], check=False, capture_output=True)
