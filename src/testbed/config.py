@@ -171,7 +171,7 @@ def check_value(f: dataclasses.Field[Any], value: Any, key: str, *, root: Path |
             raise ConfigError(f"{key} must be a version string such as '16', got {_type_name(value)} {value!r}.")
         return str(value)
     if kind == "strings":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key} must be a list of strings, got {value!r}.")
         return tuple(value)
     if kind == "mapping":

@@ -55,6 +55,12 @@ class ClonePool:
             self._cond.notify_all()  # room for the next one: start on it now
             return clone
 
+    def give_back(self, name: str, conn: psycopg.Connection[Any]) -> None:
+        """A clone whose test changed no schema, already put back to its template state: the next test takes it."""
+        with self._cond:
+            self._ready.appendleft((name, conn))
+            self._cond.notify_all()
+
     def release(self, name: str, backend_pid: int) -> None:
         """Drop ``name`` in the background, once the backend of its closed connection has exited."""
         with self._cond:

@@ -50,7 +50,7 @@ class RunOwner:
 
 
 # Part of the cluster cache key: change it whenever the SQL below changes.
-BOOKKEEPING_VERSION = "5"
+BOOKKEEPING_VERSION = "6"
 
 BOOKKEEPING_SQL = r"""
 CREATE SCHEMA testbed;
@@ -156,6 +156,24 @@ BEGIN
   RETURN names;
 END
 $fn$;
+
+-- Every sequence back to its template state (a clone about to serve another test).
+CREATE FUNCTION testbed.reset_sequences() RETURNS void LANGUAGE sql AS $fn$
+  SELECT setval(seqid, last_value, is_called) FROM testbed.sequence_state;
+$fn$;
+
+-- DDL since the template was made: a clone that saw any is dropped, not reused.
+CREATE TABLE testbed.ddl (tag text NOT NULL, at timestamptz NOT NULL DEFAULT now());
+CREATE FUNCTION testbed.note_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  INSERT INTO testbed.ddl (tag) VALUES (tg_tag);
+END
+$fn$;
+"""
+
+# Installed last: the bookkeeping's own DDL (seed snapshots, triggers) must not count.
+DDL_TRACKING_SQL = """
+CREATE EVENT TRIGGER testbed_ddl ON ddl_command_end EXECUTE FUNCTION testbed.note_ddl();
 """
 
 
@@ -187,6 +205,7 @@ def install_bookkeeping(conninfo: dict[str, Any], seed_tables: tuple[str, ...] |
             conn.execute("SELECT testbed.snapshot_seeds(%s)", (names,))
         conn.execute("SELECT testbed.track_all()")
         conn.execute("DELETE FROM testbed.dirty")
+        conn.execute(DDL_TRACKING_SQL.encode())
 
 
 def is_testbed_database(conn: psycopg.Connection[Any]) -> bool:
