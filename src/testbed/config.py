@@ -37,7 +37,8 @@ SERVICE_KEYS: dict[str, frozenset[str]] = {
     "rabbitmq": frozenset({"version", "binary", "runner", "url", "data_dir", "options",
                            "startup_timeout", "port"}),
 }
-TOP_LEVEL_KEYS = frozenset({"services", "http", "cache_dir", "data_dir", *ENGINES})
+# "hygiene" is parsed and validated by testbed.hygiene.settings.
+TOP_LEVEL_KEYS = frozenset({"services", "http", "cache_dir", "data_dir", "hygiene", *ENGINES})
 HTTP_KEYS = frozenset({"mappings", "https", "fail_on_unmatched", "in_process"})
 
 
