@@ -103,7 +103,7 @@ def server_binary_in(command: Any) -> str | None:
         if name in _LAUNCHERS:
             i += 1
             # skip the launcher's options and VAR=value assignments; `sudo -u user cmd` has an option value
-            while i < len(words) and (words[i].startswith("-") or ("=" in words[i] and "/" not in words[i])):
+            while i < len(words) and (words[i].startswith("-") or re.match(r"[A-Za-z_]\w*=", words[i])):
                 if words[i] in ("-u", "-g", "-n", "-s", "-k", "-c") and name in ("sudo", "runuser", "su", "timeout"):
                     i += 1
                 i += 1
@@ -241,8 +241,11 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     __tracebackhide__ = True
     if event == "socket.connect":
         sock, address = args[0], args[1]
-        if getattr(sock, "family", None) in _GUARDED_FAMILIES:
+        if getattr(sock, "family", None) in _GUARDED_FAMILIES and _active.refuses_this_thread():
             kind = "a network connection" if sock.family != getattr(socket, "AF_UNIX", -1) else "a connection"
+            # Close the socket we refuse: the caller's cleanup only runs for OSError, and a leaked socket
+            # would add a ResourceWarning to the real error.
+            sock.close()
             refuse(f"opened {kind} to {_address(address)} (socket.connect)")
     elif event in _SPAWN_EVENTS:
         command = args[_SPAWN_EVENTS[event]]

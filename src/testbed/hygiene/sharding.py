@@ -156,7 +156,7 @@ def _units(nodeids: Sequence[str], est: Estimates, count: int) -> list[list[str]
     for module, tests in grouped.items():
         own = sum(est.tests[t] for t in tests)
         setup = sum(c for scope, c in est.scope_costs.items() if scope == module or scope.startswith(module + "::"))
-        pieces = max(1, min(len(tests), math.ceil((own + setup) / target)))
+        pieces = max(1, min(len(tests), math.ceil((own + setup) / target - 1e-6)))
         chunks: list[list[str]] = [[] for _ in range(pieces)]
         sizes = [0.0] * pieces
         for nodeid in sorted(tests, key=lambda t: (-est.tests[t], t)):
