@@ -60,10 +60,12 @@ class OrderWriter:
 _writer: OrderWriter | None = None
 
 
-def set_writer(writer: OrderWriter | None) -> None:
-    """Make ``writer`` this process's record (the hygiene plugin does this at start-up)."""
+def set_writer(writer: OrderWriter | None) -> OrderWriter | None:
+    """Make ``writer`` this process's record; returns the one it replaces (a pytest run inside a pytest
+    run, as pytester runs them, puts the outer run's back when it ends)."""
     global _writer
-    _writer = writer
+    previous, _writer = _writer, writer
+    return previous
 
 
 def record_pollution(nodeid: str, description: str) -> None:

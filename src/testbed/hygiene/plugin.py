@@ -330,6 +330,7 @@ class OrderRecorder:
     def __init__(self, state: HygieneState) -> None:
         self.state = state
         self.writer: OrderWriter | None = None
+        self.previous_writer: OrderWriter | None = None
         self.outcomes: dict[str, str] = {}
         self.failed: list[str] = []
 
@@ -356,7 +357,7 @@ class OrderRecorder:
             })
         if not self.state.is_controller:
             self.writer = order.OrderWriter(self._folder(), workerinput["workerid"] if workerinput else "main")
-            order.set_writer(self.writer)
+            self.previous_writer = order.set_writer(self.writer)
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
         if self.writer is not None:
@@ -391,7 +392,7 @@ class OrderRecorder:
         if self.writer is not None:
             from testbed.hygiene import order
 
-            order.set_writer(None)
+            order.set_writer(self.previous_writer)
             self.writer.close()
 
 

@@ -118,7 +118,8 @@ def test_unit_tests_fail_at_the_call_and_integration_tests_connect(two_stage: py
         f"*at app.py:{line_of('connect', APP)} in lifetime_values, called from "
         f"tests/unit/test_io.py:{line_of('app.lifetime_values()', UNIT_TESTS)} in test_through_the_application",
         "*test_server_process started the server program 'pg_ctl' (subprocess.Popen)",
-        "*tests/unit/test_io.py::test_service_fixture uses testbed's service fixture db (and through it *testbed_isolation*",
+        "*tests/unit/test_io.py::test_service_fixture uses testbed's service fixture db (and through it "
+        "*testbed_isolation*",
         "*This test is in the unit stage because its path is under tests/unit ([[]tool.testbed.hygiene] unit_paths)*",
         "*Move it to the integration stage: move the file under tests/integration/, or mark the test "
         "@pytest.mark.integration.*",
