@@ -123,7 +123,8 @@ def pytest_configure(config: pytest.Config) -> None:
     replay = config.getoption("--testbed-replay")
     if replay:
         manager.register(ReplayPlugin(Path(replay)), "testbed-hygiene-replay")
-    elif config.pluginmanager.hasplugin("cacheprovider") and getattr(config, "cache", None) is not None:
+    elif (config.pluginmanager.hasplugin("cacheprovider") and getattr(config, "cache", None) is not None
+          and not config.option.collectonly):  # a --collect-only run keeps the last real run's record
         manager.register(OrderRecorder(state), "testbed-hygiene-order")
     quarantine_option = config.getoption("--testbed-quarantine")
     quarantine_path = Path(quarantine_option) if quarantine_option else settings.quarantine_path
