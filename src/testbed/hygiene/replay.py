@@ -70,7 +70,11 @@ class ReplayOptions:
     def pytest_args(self, tests: Sequence[str], spec: Path) -> list[str]:
         files = list(dict.fromkeys(t.split("::", 1)[0] for t in tests))
         # The replay's cache is its own: the user's lastfailed, seed and order record stay as they were.
-        args = [*files, f"--testbed-replay={spec}", "-o", f"cache_dir={spec.parent / 'cache'}", "-q", "-q"]
+        return [*files, f"--testbed-replay={spec}", "-o", f"cache_dir={spec.parent / 'cache'}", "-q", "-q",
+                *self.plugin_switches()]
+
+    def plugin_switches(self) -> list[str]:
+        args: list[str] = []
         if importlib.util.find_spec("pytest_randomly") is not None:
             if self.seed is None:
                 args += ["-p", "no:randomly"]
@@ -78,6 +82,9 @@ class ReplayOptions:
                 args += ["-p", "randomly", f"--randomly-seed={self.seed}", "--randomly-dont-reorganize"]
         if importlib.util.find_spec("xdist") is not None:
             args += ["-n", "0"]  # one process, in our order, whatever addopts say
+        # A warm replay imported the plugins before pytest could rewrite their asserts; pytest says so with a
+        # warning that a project's filterwarnings = error would turn into a failed start.
+        args += ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
         return [*args, *self.extra_args]
 
     def child_env(self) -> dict[str, str]:
@@ -138,6 +145,7 @@ class WarmReplayer:
         self.options = options
         self.timeout = timeout
         self.runs = 0
+        import gc
         import importlib.metadata
 
         import pytest  # noqa: F401  (imported here so that every child has it already)
@@ -147,6 +155,39 @@ class WarmReplayer:
                 entry.load()
             except Exception:  # a broken plugin fails in the child, with pytest's own message
                 pass
+        self._warm_up()
+        # Every object that exists now is shared with the children: keep the garbage collector (which
+        # pytest runs at exit) from walking them again in every child.
+        gc.freeze()
+
+    def _warm_up(self) -> None:
+        """One session on a throw-away test outside the project, in this process: plugins finish their lazy
+        imports (Faker's providers, pytest's own modules) here, once, instead of in every child."""
+        import pytest
+
+        with tempfile.TemporaryDirectory(prefix="testbed-replay-warm-") as tmp:
+            folder = Path(tmp)
+            (folder / "pyproject.toml").write_text("")
+            (folder / "test_warm.py").write_text("def test_warm():\n    pass\n")
+            args = [str(folder / "test_warm.py"), "-q", "-p", "no:cacheprovider", f"--rootdir={folder}",
+                    *self.options.plugin_switches()]
+            saved = os.dup(1), os.dup(2)
+            null = os.open(os.devnull, os.O_WRONLY)
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(null, 1)
+                os.dup2(null, 2)
+                pytest.main(args)
+            except BaseException:  # a warm-up that fails only costs the children their head start
+                pass
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+                for fd in (*saved, null):
+                    os.close(fd)
 
     def run(self, tests: Sequence[str]) -> ReplayResult:
         self.runs += 1

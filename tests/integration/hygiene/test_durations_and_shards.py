@@ -71,10 +71,13 @@ def test_session_and_module_setup_is_billed_to_its_scope_not_the_first_test(pyte
 def test_the_durations_file_is_pytest_splits(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_a="\n".join(f"def test_{i}():\n    pass\n" for i in range(6)))
     pytester.runpytest("-p", "no:randomly", "--testbed-store-durations").assert_outcomes(passed=6)
-    result = pytester.runpytest("-p", "no:randomly", "--splits", "2", "--group", "1",
-                                "--durations-path", ".test_durations")
-    result.assert_outcomes(passed=3)
-    result.stdout.no_fnmatch_line("*No test durations found*")
+    counts = []
+    for group in ("1", "2"):
+        result = pytester.runpytest("-p", "no:randomly", "--splits", "2", "--group", group,
+                                    "--durations-path", ".test_durations")
+        result.stdout.no_fnmatch_line("*No test durations found*")
+        counts.append(result.parseoutcomes()["passed"])
+    assert sum(counts) == 6 and min(counts) >= 1  # how pytest-split groups them depends on the measured times
 
 
 def shard_ids(pytester: pytest.Pytester, shard: str, *extra: str) -> tuple[int, list[str]]:
