@@ -11,7 +11,8 @@ the victim and leaves testbed's order record; then, interleaved after an untimed
   new ``python -m pytest`` per step, like every run of it; testbed's hygiene plugin is turned off for its
   runs with PYTEST_ADDOPTS so they do not overwrite the order record).
 
-Both run in this venv with its installed plugins autoloaded, as a user's runs would. The figures are the
+Both run in this venv with its installed plugins autoloaded and Python's bytecode cache on, as a user's
+runs would (the script drops PYTHONDONTWRITEBYTECODE from their environment). The figures are the
 number of pytest runs each needed and the wall time, medians over the rounds; each must name the planted
 polluter or the round counts as wrong.
 
@@ -42,6 +43,9 @@ from pathlib import Path  # noqa: E402
 SEED = 20261130
 RUN_TIMEOUT_S = 900  # one bisection; bounds the loop even if something hangs
 BIN = Path(sys.executable).parent
+# Python as users run it: with its bytecode cache. (Some sandboxes set PYTHONDONTWRITEBYTECODE, which makes
+# every interpreter start compile every module again: seconds per pytest start here.)
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def write_suite(root: Path, modules: int, per_module: int, seed: int) -> tuple[str, str]:
@@ -70,7 +74,7 @@ def write_suite(root: Path, modules: int, per_module: int, seed: int) -> tuple[s
 
 def recorded_run(root: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "tests"], cwd=root,
-                         capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+                         capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=ENV)
     if "1 failed" not in out.stdout:
         raise SystemExit(f"the recorded run should fail the victim once:\n{out.stdout[-2000:]}")
 
@@ -78,7 +82,7 @@ def recorded_run(root: Path) -> None:
 def run_testbed(root: Path, victim: str) -> tuple[int, float, str]:
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "testbed.cli", "--root", str(root), "bisect", victim], cwd=root,
-                         capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+                         capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=ENV)
     elapsed = time.perf_counter() - start
     found = re.search(r"the polluting test is: (\S+)", out.stdout)
     runs = re.search(r"runs: (\d+)", out.stdout)
@@ -86,7 +90,7 @@ def run_testbed(root: Path, victim: str) -> tuple[int, float, str]:
 
 
 def run_peer(root: Path, victim: str) -> tuple[int, float, str]:
-    env = {**os.environ, "PYTEST_ADDOPTS": "-p no:testbed_hygiene"}
+    env = {**ENV, "PYTEST_ADDOPTS": "-p no:testbed_hygiene"}
     start = time.perf_counter()
     out = subprocess.run([str(BIN / "detect-test-pollution"), "--failing-test", victim, "--tests", "tests"],
                          cwd=root, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=env)
@@ -117,7 +121,7 @@ def main() -> int:
                 run(root, victim)
         else:
             subprocess.run([sys.executable, "-m", "pytest", "--co", "-q", "tests"], cwd=root, capture_output=True,
-                           timeout=RUN_TIMEOUT_S)  # one untimed warm-up run
+                           timeout=RUN_TIMEOUT_S, env=ENV)  # one untimed warm-up run
         order_rng = random.Random(SEED)
         for round_ in range(rounds):
             names = list(tools)

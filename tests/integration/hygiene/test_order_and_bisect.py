@@ -122,6 +122,8 @@ def test_bisect_explains_what_it_cannot_do(pytester: pytest.Pytester) -> None:
     assert out.returncode == 1
     assert "no order record in" in out.stderr and "run the suite once" in out.stderr
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=39, failed=1)
+    pytester.runpytest("--co", "-q")  # collecting only keeps the last real run's record
+    assert len(read_record(order_folder(pytester.path / ".pytest_cache")).workers["main"].tests) == 40
     out = run_testbed(pytester.path, "bisect", "tests/test_f3.py::test_3_77")
     assert "did not run in the last recorded run. Did you mean tests/test_f3.py::test_3_7?" in out.stderr
 
