@@ -142,3 +142,30 @@ def test_replays_run_exactly_the_listed_tests_and_record_nothing(pytester: pytes
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--testbed-replay: 1 test(s) of the replay were not collected: "
                                  "tests/test_f9.py::gone. Were they renamed or removed since the recorded run?"])
+
+
+def test_bisect_reuses_one_postgres_for_every_replay(pytester: pytest.Pytester) -> None:
+    (pytester.path / "migrations").mkdir()
+    (pytester.path / "migrations" / "001.sql").write_text("CREATE TABLE customers (id bigserial PRIMARY KEY);\n")
+    (pytester.path / "pyproject.toml").write_text('[tool.testbed.postgres]\nmigrations = "migrations/"\n')
+    pytester.makepyfile(test_db=textwrap.dedent("""
+        SEEN = []
+
+        def test_a(db):
+            db.execute("insert into customers default values")
+
+        def test_b_pollutes(db):
+            SEEN.append("b")
+
+        def test_c(db):
+            pass
+
+        def test_d_victim(db):
+            assert db.execute("select count(*) from customers").fetchone() == (0,)
+            assert SEEN == []
+    """))
+    pytester.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=3, failed=1)
+    out = run_testbed(pytester.path, "bisect", "test_db.py::test_d_victim")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "starting PostgreSQL once for every replay" in out.stdout
+    assert "the polluting test is: test_db.py::test_b_pollutes" in out.stdout
