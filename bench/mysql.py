@@ -190,7 +190,7 @@ def main() -> None:
         fields += [f"peer_start_ms={med['peer']:.0f}", f"mysql_ratio={med['testbed'] / med['peer']:.3f}",
                    f"mysql_cold_ratio={med['testbed_cold'] / med['peer']:.3f}"]
     else:
-        print("pytest-mysql (or mysqld_safe) not installed: no peer figure. pip install 'testbed[bench]'.")
+        print("pytest-mysql (or mysqld_safe) not installed: no peer figure. pip install 'pytest-testbed[bench]'.")
         fields.append("mysql_ratio=nan")
     print("RESULT " + " ".join(fields))
 

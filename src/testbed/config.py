@@ -25,7 +25,7 @@ DATA_DIR_CHOICES = ("auto", "tmpfs", "disk")
 SERVICE_KEYS: dict[str, frozenset[str]] = {
     "postgres": frozenset(
         {"version", "migrations", "isolation", "binary", "runner", "url", "data_dir", "options",
-         "seed_tables", "startup_timeout", "leak_check", "port"}
+         "seed_tables", "startup_timeout", "leak_check", "port", "migration_timeout"}
     ),
     "mysql": frozenset(
         {"version", "migrations", "isolation", "binary", "runner", "url", "data_dir", "options",
@@ -54,6 +54,7 @@ class ServiceSettings:
     data_dir: str = "auto"
     options: Mapping[str, str] = field(default_factory=dict)
     startup_timeout: float = 30.0
+    migration_timeout: float = 120.0  # a migration that waits longer (a lock, a sleep) is cancelled
     port: int = 0  # 0 = a free dynamic port
     # SQL engines only.
     migrations: str | None = None
@@ -142,8 +143,9 @@ def parse_service(engine: str, table: Mapping[str, Any], *, default_data_dir: st
     if "options" in table:
         opts = _expect(table["options"], dict, f"{where} options")
         kw["options"] = {str(k): str(v) for k, v in opts.items()}
-    if "startup_timeout" in table:
-        kw["startup_timeout"] = float(_expect(table["startup_timeout"], (int, float), f"{where} startup_timeout"))
+    for key in ("startup_timeout", "migration_timeout"):
+        if key in table:
+            kw[key] = float(_expect(table[key], (int, float), f"{where} {key}"))
     if "port" in table:
         kw["port"] = int(_expect(table["port"], (int, str), f"{where} port"))
     if "seed_tables" in table:
@@ -212,7 +214,7 @@ def apply_env(settings: Settings, environ: Mapping[str, str]) -> Settings:
                 table[key] = value.lower() in ("1", "true", "yes", "on")
             elif key == "port":
                 table[key] = int(value)
-            elif key == "startup_timeout":
+            elif key in ("startup_timeout", "migration_timeout"):
                 table[key] = float(value)
             elif key == "seed_tables":
                 table[key] = [s for s in value.split(",") if s]

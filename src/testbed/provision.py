@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from testbed.config import ServiceSettings
-from testbed.errors import ConfigError, MigrationError
+from testbed.errors import ConfigError, MigrationError, TestbedError
 from testbed.isolation.worker import WorkerDatabase
 from testbed.schema.migrations import migration_source
 from testbed.schema.template import content_key, install_bookkeeping
+from testbed.schema.timeout import run_with_timeout
 from testbed.services.postgres import TEMPLATE_DB, ExistingPostgres, PostgresServer
 
 
@@ -40,8 +41,10 @@ def start_postgres(settings: ServiceSettings, root: Path) -> PostgresServer | Ex
     key = content_key(source, settings.seed_tables)
 
     def build(server: PostgresServer) -> None:
+        conninfo = server.socket_conninfo(TEMPLATE_DB)
         try:
-            source.apply(server.url(TEMPLATE_DB), server.socket_conninfo(TEMPLATE_DB))
+            run_with_timeout(lambda: source.apply(server.url(TEMPLATE_DB), conninfo),
+                             timeout=settings.migration_timeout, conninfo=conninfo, what=source.description)
         except MigrationError as exc:
             raise MigrationError(
                 f"{exc.args[0]}\nPostgreSQL's last log lines:\n{server.log_tail(10)}", boundary=exc.boundary
@@ -65,7 +68,7 @@ def prepare_existing(settings: ServiceSettings, root: Path) -> ExistingPostgres:
     name = f"testbed_tpl_{key[:20]}"
     lock = int(key[:15], 16)
     with server.connect(autocommit=True) as admin:
-        _reap_existing(admin)
+        _reap_existing(server, admin)
         admin.execute("SELECT pg_advisory_lock(%s)", (lock,))  # concurrent runs build a template once
         try:
             if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
@@ -76,7 +79,10 @@ def prepare_existing(settings: ServiceSettings, root: Path) -> ExistingPostgres:
                 admin.execute(f'CREATE DATABASE "{building}" TEMPLATE template0')
                 endpoint = server.endpoint()
                 try:
-                    source.apply(endpoint.url(building), endpoint.conninfo(building))
+                    conninfo = endpoint.conninfo(building)
+                    run_with_timeout(lambda: source.apply(endpoint.url(building), conninfo),
+                                     timeout=settings.migration_timeout, conninfo=conninfo,
+                                     what=source.description)
                     install_bookkeeping(endpoint.conninfo(building), settings.seed_tables)
                 except BaseException:
                     admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
@@ -89,15 +95,37 @@ def prepare_existing(settings: ServiceSettings, root: Path) -> ExistingPostgres:
     return server
 
 
-def _reap_existing(admin: Any) -> None:
-    # Worker databases are testbed_r<owner pid>_...: drop those whose owner on this machine is gone.
-    from testbed.runners.reaper import process_start_time
+def _reap_existing(server: ExistingPostgres, admin: Any) -> list[str]:
+    """Drop the per-run databases of runs that are provably gone; returns a line per database dropped.
 
-    rows = admin.execute(r"SELECT datname FROM pg_database WHERE datname LIKE 'testbed\_r%'").fetchall()
+    A database is dropped only when it carries testbed's marker and an owner row, and the owner's liveness
+    lock can be taken (the owning session is gone, on whatever host or PID namespace it ran). Anything
+    else named like testbed's, a user's database included, is left alone.
+    """
+    from testbed.schema.template import read_owner
+
+    dropped: list[str] = []
+    rows = admin.execute(r"SELECT datname FROM pg_database WHERE datname LIKE 'testbed\_r%' AND datallowconn "
+                         "ORDER BY datname").fetchall()
     for (datname,) in rows:
-        pid = datname[len("testbed_r"):].split("_", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and process_start_time(int(pid)) is None:
+        if datname.startswith(server.db_prefix + "_"):
+            continue
+        try:
+            with server.connect(datname, autocommit=True) as conn:
+                owner = read_owner(conn)
+        except TestbedError:
+            continue  # gone meanwhile, or not ours to enter
+        if owner is None:
+            continue
+        got = admin.execute("SELECT pg_try_advisory_lock(%s, %s)", (owner.lock_class, owner.lock_key)).fetchone()
+        if not got or not got[0]:
+            continue  # its run is alive
+        try:
             admin.execute(f'DROP DATABASE IF EXISTS "{datname}" WITH (FORCE)')
+            dropped.append(f"dropped {datname} left by {owner.describe()}")
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(%s, %s)", (owner.lock_class, owner.lock_key))
+    return dropped
 
 
 class RunningPostgres:

@@ -63,3 +63,26 @@ def test_nats_from_a_private_folder(tmp_path: Path) -> None:
         staged = server.endpoint().binary
         assert not staged.startswith(str(tmp_path))
     _remove_staged(staged)
+
+
+def test_pgserver_wheel_in_a_private_virtualenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pip-bundled PostgreSQL loads libpq from the wheel's pgserver.libs, beside its install tree."""
+    bindir = pg_service.pgserver_bin_dir()
+    assert bindir is not None, "the pgserver wheel is part of pytest-testbed[all], which make test installs"
+    site = bindir.parents[2]  # .../site-packages/pgserver/pginstall/bin
+    private = tmp_path / "private" / "site-packages"
+    private.parent.mkdir(mode=0o700)
+    os.chmod(private.parent, 0o700)
+    for name in ("pgserver", "pgserver.libs"):
+        shutil.copytree(site / name, private / name, symlinks=True)
+    monkeypatch.setenv("TESTBED_CACHE_DIR", str(tmp_path / "cache"))  # a cold cache: initdb must run
+    settings = ServiceSettings(engine="postgres", binary=str(private / "pgserver" / "pginstall" / "bin"))
+    server = start_postgres(settings, tmp_path)
+    try:
+        assert server.binary is not None and not server.binary.path.startswith(str(tmp_path))
+        with psycopg.connect(server.url()) as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+    finally:
+        server.stop()
+        if server.binary is not None:
+            _remove_staged(server.binary.path)

@@ -63,3 +63,14 @@ def test_http_env_vars() -> None:
     assert s.http.mappings == "other"
     with pytest.raises(ConfigError, match="TESTBED_HTTP_"):
         apply_env(s, {"TESTBED_HTTP_MAPPING": "x"})
+
+
+def test_postgres_install_hints_name_only_what_provides_the_version() -> None:
+    from testbed.services.postgres import install_hint
+
+    assert "pgserver wheel bundles PostgreSQL 16" in install_hint("16")
+    assert "pgserver" not in install_hint("15") and "apt install postgresql-15" in install_hint("15")
+    assert "pgserver" not in install_hint("17.2") and "postgresql@17" in install_hint("17.2")
+    nine = install_hint("9")
+    assert "apt install" not in nine and "not a major version anyone packages" in nine
+    assert "pytest-testbed[pg]" in install_hint(None)

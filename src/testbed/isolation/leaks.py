@@ -38,6 +38,18 @@ class OpenConnection:
         return f"backend pid {self.pid} {app} from {self.client}, {self.state}, last query: {self.last_query!r}"
 
 
+# Other sessions on the current database that hold locks on its tables inside an open transaction: the
+# truncate cleanup would wait for them.
+LOCK_HOLDERS_SQL = """
+SELECT DISTINCT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''), coalesce(left(a.query, 300), ''),
+       coalesce(a.client_addr::text, 'unix socket')
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND l.granted
+  AND l.relation IS NOT NULL AND a.pid <> pg_backend_pid() AND a.xact_start IS NOT NULL
+  AND a.pid <> ALL(%(exclude)s::int[])
+"""
+
+
 @dataclass
 class LeakReport:
     """What one test left behind."""
@@ -45,12 +57,21 @@ class LeakReport:
     connections: list[OpenConnection] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)  # table -> rows found
     rows_context: str = ""
+    blockers: list[OpenConnection] = field(default_factory=list)  # sessions whose locks blocked the cleanup
 
     def __bool__(self) -> bool:
-        return bool(self.connections or self.rows)
+        return bool(self.connections or self.rows or self.blockers)
 
     def error(self, test_name: str) -> LeakError:
         parts = []
+        if self.blockers:
+            lines = "\n".join("  - " + c.describe() for c in self.blockers)
+            parts.append(
+                f"{len(self.blockers)} connection(s) still in a transaction held locks on this test's tables and "
+                f"blocked the cleanup after {test_name}; testbed terminated them so the next tests are not "
+                f"blocked:\n{lines}\nEnd the transaction (commit or rollback) and return the connection to its "
+                "pool before the test ends, e.g. in the fixture that hands it out."
+            )
         if self.connections:
             lines = "\n".join("  - " + c.describe() for c in self.connections)
             parts.append(
@@ -71,6 +92,11 @@ def open_connections(
     """Connections to ``dbname`` (default: the one ``conn`` is on) opened since ``since``."""
     params = {"dbname": dbname, "exclude": exclude or [], "since": since}
     return [OpenConnection(*row) for row in conn.execute(OPEN_CONNECTIONS_SQL, params).fetchall()]
+
+
+def lock_holders(conn: psycopg.Connection[Any], exclude: list[int]) -> list[OpenConnection]:
+    """Other sessions on ``conn``'s database holding table locks inside an open transaction."""
+    return [OpenConnection(*row) for row in conn.execute(LOCK_HOLDERS_SQL, {"exclude": exclude}).fetchall()]
 
 
 def terminate(conn: psycopg.Connection[Any], pids: list[int]) -> None:

@@ -25,16 +25,17 @@ from testbed.isolation.clone_pool import ClonePool
 from testbed.isolation.leaks import (
     LeakReport,
     OpenConnection,
+    lock_holders,
     open_connections,
     row_counts,
     still_open,
     terminate,
 )
 from testbed.isolation.rollback import SessionFactory, TestbedConnection
-from testbed.schema.template import is_testbed_database
+from testbed.schema.template import RunOwner, is_testbed_database, mark_owner
 from testbed.services.postgres import PostgresEndpoint
 
-RESET_LOCK_TIMEOUT = "10s"
+RESET_LOCK_TIMEOUT = "5s"  # a backstop: sessions holding locks are ended before the cleanup
 
 # After a rollback-isolated test, in one round trip with the ROLLBACK: how many backends are on the
 # database (cheap; the detailed pg_stat_activity query, ~1 ms, runs only when others are there) and
@@ -88,6 +89,9 @@ class WorkerDatabase:
         self._created.add(self.dbname)
         self.conn = TestbedConnection.connect(**endpoint.conninfo(self.dbname), application_name="testbed")
         self._guard(self.conn, "use")
+        self._owner = RunOwner(**endpoint.owner) if endpoint.owner else None
+        if self._owner is not None:
+            mark_owner(self.conn, self._owner)
         self._sessions: SessionFactory | None = None
         self._clones: ClonePool | None = None
 
@@ -177,9 +181,15 @@ class WorkerDatabase:
             return report
         # truncate / none: code committed for real.
         conn.rollback()
-        if ctx.leak_check and self._backends(self.dbname) > 1:
-            report.connections = self._leaked(ctx, self.dbname, exclude=[conn.info.backend_pid])
-            terminate(self.admin, [c.pid for c in report.connections])
+        if self._backends(self.dbname) > 1:
+            if ctx.leak_check:
+                report.connections = self._leaked(ctx, self.dbname, exclude=[conn.info.backend_pid])
+                terminate(self.admin, [c.pid for c in report.connections])
+            # A session still in a transaction (a pool's connection the test left mid-transaction) would make
+            # the truncation wait; name it and end it instead, so this test fails and the next ones do not.
+            report.blockers = lock_holders(conn, exclude=[c.pid for c in report.connections])
+            conn.rollback()
+            terminate(self.admin, [c.pid for c in report.blockers])
         if ctx.strategy == "none":
             row = conn.execute("SELECT array_agg(DISTINCT relid::regclass::text) FROM testbed.dirty").fetchone()
             dirty = list(row[0]) if row and row[0] else []
@@ -202,9 +212,15 @@ class WorkerDatabase:
             self._clones = ClonePool(
                 lambda: self.endpoint.connect(self.endpoint.maintenance_db, autocommit=True),
                 create,
-                lambda name: psycopg.connect(**self.endpoint.conninfo(name), application_name="testbed"),
+                self._open_clone,
             )
         return self._clones
+
+    def _open_clone(self, name: str) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(**self.endpoint.conninfo(name), application_name="testbed")
+        if self._owner is not None:
+            mark_owner(conn, self._owner)
+        return conn
 
     def _backends(self, dbname: str) -> int:
         """How many backends are on ``dbname`` (cheap: no pg_stat_activity snapshot)."""

@@ -107,7 +107,8 @@ class LocalProcess:
             ) from exc
         finally:
             log.close()
-        current_record().add_process(self._proc.pid, self.name, self.stop_signal)
+        tokens = [str(self.cwd)] if self.cwd is not None else []
+        current_record().add_process(self._proc.pid, self.name, self.stop_signal, self.argv, tokens)
         return self
 
     def alive(self) -> bool:

@@ -81,26 +81,34 @@ def runnable_path(path: str, tree_root: str, who: RunAs | None, *, boundary: str
 
     A binary bundled in a virtualenv under a private folder (e.g. /root/...) cannot be run by the
     unprivileged user servers run as; a copy of its install tree (binary plus the lib/ and share/ it finds
-    relative to itself) in the temp folder can. The copy is made once per tree version and reused.
+    relative to itself, plus the library folders outside the tree its RPATH names, such as a wheel's
+    ``pgserver.libs``) in the temp folder can. The copy is made once per tree version and reused.
     """
     if readable_by(path, who):
         return path
     import hashlib
     import shutil
     import tempfile
+    from pathlib import Path
 
     from testbed.errors import ServerStartError
+    from testbed.runners.elf import external_library_dirs
+    from testbed.runners.ownership import private_folder
 
     root = os.path.realpath(tree_root)
-    stamp = os.stat(root).st_mtime_ns
-    key = hashlib.sha256(f"{root}|{stamp}".encode()).hexdigest()[:16]
-    base = os.path.join(tempfile.gettempdir(), f"testbed-bin-{os.geteuid()}")
-    os.makedirs(base, exist_ok=True)
-    os.chmod(base, 0o755)
+    # Everything copied keeps its place relative to the common ancestor, so $ORIGIN-relative paths hold.
+    trees = [root, *external_library_dirs(root)]
+    ancestor = os.path.commonpath(trees)
+    stamp = "|".join(f"{t}@{os.stat(t).st_mtime_ns}" for t in trees)
+    key = hashlib.sha256(stamp.encode()).hexdigest()[:16]
+    # Others may enter (the server user runs the copy) but neither list nor change it.
+    base = private_folder(Path(tempfile.gettempdir()) / f"testbed-bin-{os.geteuid()}", "staged server binaries",
+                          mode=0o711)
     dest = os.path.join(base, key)
     if not os.path.isdir(dest):
         tmp = f"{dest}.tmp-{os.getpid()}"
-        shutil.copytree(root, tmp, symlinks=True)
+        for tree in trees:
+            shutil.copytree(tree, os.path.join(tmp, os.path.relpath(tree, ancestor)), symlinks=True)
         for folder, _dirs, files in os.walk(tmp):
             os.chmod(folder, 0o755)
             for name in files:
@@ -111,7 +119,7 @@ def runnable_path(path: str, tree_root: str, who: RunAs | None, *, boundary: str
             os.rename(tmp, dest)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)  # a concurrent run staged it first
-    staged = os.path.join(dest, os.path.relpath(os.path.realpath(path), root))
+    staged = os.path.join(dest, os.path.relpath(os.path.realpath(path), ancestor))
     if not readable_by(staged, who):
         raise ServerStartError(
             f"{path} is not executable by user {who.name if who else '?'!r} (servers run as that user when "

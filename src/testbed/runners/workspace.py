@@ -71,13 +71,26 @@ def data_location(choice: str = "auto") -> DataLocation:
     if choice == "disk":
         return DataLocation(Path(tempfile.gettempdir()), "disk", "data_dir = 'disk' in config")
     path = Path(choice)
-    path.mkdir(parents=True, exist_ok=True)
+    if not path.is_dir():
+        raise ConfigError(
+            f"data_dir = {choice!r}: no such folder. Use 'auto', 'tmpfs', 'disk' or an existing folder "
+            "(relative paths are relative to the project root)."
+        )
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"data_dir = {choice!r}: the folder is not writable. Choose a writable folder.")
     return DataLocation(path, "tmpfs" if _is_tmpfs(path) else "disk", f"data_dir = {choice!r} in config")
 
 
 def new_run_dir(location: DataLocation, prefix: str) -> Path:
     """A fresh folder for one server's files, world-searchable so a dropped-privilege server can enter."""
-    d = Path(tempfile.mkdtemp(prefix=f"testbed-{prefix}-", dir=location.path))
+    try:
+        d = Path(tempfile.mkdtemp(prefix=f"testbed-{prefix}-", dir=location.path))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create a data folder in {location.path} ({location.reason}): {exc.strerror}. Free room "
+            "there, or choose another place: data_dir = 'disk' or a folder in [tool.testbed], or "
+            "TESTBED_DATA_DIR=/path."
+        ) from None
     d.chmod(0o755)
     return d
 
@@ -91,5 +104,15 @@ def cache_root(configured: Path | None = None) -> Path:
         root = configured
     else:
         root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "testbed"
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"the cache folder {root} is not writable ({exc.strerror}). testbed caches initialised and "
+            "migrated server data there; point it at a writable folder: TESTBED_CACHE_DIR=/path or "
+            "[tool.testbed] cache_dir = '/path'."
+        ) from None
     return root

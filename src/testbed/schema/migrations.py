@@ -10,6 +10,7 @@ import configparser
 import hashlib
 import importlib
 import inspect
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,10 @@ from typing import Any, Protocol
 import psycopg
 
 from testbed.errors import ConfigError, MigrationError
+from testbed.schema.timeout import APPLICATION_NAME
+
+# Set while Alembic or a migration function runs: the (SQLAlchemy) URL of the database to migrate.
+URL_ENV = "TESTBED_DATABASE_URL"
 
 
 class MigrationSource(Protocol):
@@ -126,7 +131,7 @@ class SqlFolder:
         return h.hexdigest()
 
     def apply(self, url: str, conninfo: dict[str, Any]) -> None:
-        with psycopg.connect(**conninfo, autocommit=True) as conn:
+        with psycopg.connect(**conninfo, autocommit=True, application_name=APPLICATION_NAME) as conn:
             for f in self.files():
                 sql = f.read_text(encoding="utf-8")
                 try:
@@ -149,6 +154,9 @@ class SqlFolder:
             # that is rolled back, to name the one that fails.
             try:
                 with conn.transaction(force_rollback=True):
+                    # Bounded: a statement that waits (a lock, pg_sleep) must not hang the replay.
+                    conn.execute("SET LOCAL statement_timeout = '2s'")
+                    conn.execute("SET LOCAL lock_timeout = '2s'")
                     for start, stmt in statements:
                         try:
                             with conn.transaction():
@@ -204,10 +212,14 @@ class AlembicMigrations:
             from alembic import command
             from alembic.config import Config
         except ImportError:
-            raise ConfigError("migrations = 'alembic' needs Alembic: pip install 'testbed[alembic]'.") from None
+            raise ConfigError("migrations = 'alembic' needs Alembic: pip install 'pytest-testbed[alembic]'.") from None
         cfg = Config(str(self.ini))
         cfg.set_main_option("script_location", str(self._script_location()))
-        cfg.set_main_option("sqlalchemy.url", url.replace("postgresql://", "postgresql+psycopg://", 1))
+        sqlalchemy_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+        # configparser interpolation: a '%' in the password must be doubled.
+        cfg.set_main_option("sqlalchemy.url", sqlalchemy_url.replace("%", "%%"))
+        previous = os.environ.get(URL_ENV)
+        os.environ[URL_ENV] = sqlalchemy_url  # for an env.py that builds its URL from the environment
         try:
             command.upgrade(cfg, "head")
         except Exception as exc:
@@ -215,6 +227,44 @@ class AlembicMigrations:
                 f"alembic upgrade head failed ({self.ini}): {type(exc).__name__}: {exc}",
                 boundary="postgres migrations",
             ) from exc
+        finally:
+            if previous is None:
+                os.environ.pop(URL_ENV, None)
+            else:
+                os.environ[URL_ENV] = previous
+        self._check_at_head(cfg, conninfo)
+
+    def _check_at_head(self, cfg: Any, conninfo: dict[str, Any]) -> None:
+        """The template must now record the head revisions: else env.py migrated some other database."""
+        from alembic.script import ScriptDirectory
+
+        heads = set(ScriptDirectory.from_config(cfg).get_heads())
+        if not heads:
+            return  # no revisions at all: nothing to check
+        with psycopg.connect(**conninfo, autocommit=True) as conn:
+            # The version table: alembic_version, or a one-column table of version_num (version_table=...).
+            tables = conn.execute(
+                "SELECT format('%I.%I', table_schema, table_name) FROM information_schema.columns "
+                "WHERE column_name = 'version_num' AND table_schema NOT IN ('pg_catalog', 'information_schema') "
+                "GROUP BY table_schema, table_name ORDER BY (table_name = 'alembic_version') DESC"
+            ).fetchall()
+            found: set[str] = set()
+            for (table,) in tables:
+                found |= {str(r[0]) for r in conn.execute(f"SELECT version_num FROM {table}").fetchall()}
+        if heads <= found:
+            return
+        env_py = self._script_location() / "env.py"
+        where = f"is at {', '.join(sorted(found))}" if found else "has no alembic_version table"
+        raise MigrationError(
+            f"alembic upgrade head reported success, but the template database testbed handed it {where}, "
+            f"not at head ({', '.join(sorted(heads))}): {env_py} connected to another database, probably the "
+            "one your application's settings name. Check that database: these migrations may have run "
+            f"there. Make env.py use the URL testbed passes: `url = context.config.get_main_option("
+            f"\"sqlalchemy.url\")` (or os.environ[\"{URL_ENV}\"], which testbed sets while it migrates) "
+            "instead of building one from the app's settings, e.g.\n"
+            "    url = os.environ.get(\"TESTBED_DATABASE_URL\") or settings.SQLALCHEMY_DATABASE_URI",
+            boundary="postgres migrations",
+        )
 
 
 @dataclass(frozen=True)

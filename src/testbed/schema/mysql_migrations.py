@@ -152,7 +152,7 @@ def _apply_alembic(source: AlembicMigrations, url: str, flavor: str) -> None:
         from alembic import command
         from alembic.config import Config
     except ImportError:
-        raise ConfigError("migrations = 'alembic' needs Alembic: pip install 'testbed[alembic]'.") from None
+        raise ConfigError("migrations = 'alembic' needs Alembic: pip install 'pytest-testbed[alembic]'.") from None
     cfg = Config(str(source.ini))
     cfg.set_main_option("script_location", str(source._script_location()))
     cfg.set_main_option("sqlalchemy.url", url.replace("mysql://", "mysql+pymysql://", 1).replace("%", "%%"))

@@ -12,6 +12,10 @@ Besides the project's schema, the template gets a ``testbed`` schema holding:
 from __future__ import annotations
 
 import hashlib
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -19,14 +23,44 @@ import psycopg
 from testbed.errors import ConfigError
 from testbed.schema.migrations import MigrationSource
 
+# Advisory lock namespace (first key) of run liveness locks on shared servers.
+OWNER_LOCK_CLASS = 0x7E57BED
+
+
+@dataclass(frozen=True)
+class RunOwner:
+    """Who owns per-run databases on a shared server: a run id, where it runs, and its liveness lock.
+
+    The run holds ``pg_advisory_lock(lock_class, lock_key)`` on the server for as long as it lives; the lock
+    works across hosts and PID namespaces, where a pid tells nothing.
+    """
+
+    run: str = field(default_factory=lambda: secrets.token_hex(4))
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    lock_class: int = OWNER_LOCK_CLASS
+    lock_key: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.lock_key:
+            object.__setattr__(self, "lock_key", int(self.run, 16) - (1 << 31))  # a signed int4
+
+    def describe(self) -> str:
+        return f"run {self.run} (pid {self.pid} on {self.host})"
+
+
 # Part of the cluster cache key: change it whenever the SQL below changes.
-BOOKKEEPING_VERSION = "4"
+BOOKKEEPING_VERSION = "5"
 
 BOOKKEEPING_SQL = r"""
 CREATE SCHEMA testbed;
 COMMENT ON SCHEMA testbed IS 'testbed bookkeeping: dirty-table tracking and seed snapshots (test databases only)';
 CREATE TABLE testbed.instance (created_by text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
 INSERT INTO testbed.instance (created_by) VALUES ('testbed');
+-- Which run owns a per-run database on a shared server (empty in the template): its id, host, pid and
+-- the session-level advisory lock it holds while alive, so another run can prove it dead before a drop.
+CREATE TABLE testbed.owner (run text NOT NULL, host text NOT NULL, pid int NOT NULL, lock_class int NOT NULL,
+                            lock_key int NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
 CREATE UNLOGGED TABLE testbed.dirty (relid oid NOT NULL, pid int NOT NULL, PRIMARY KEY (relid, pid));
 CREATE TABLE testbed.seed (relid oid PRIMARY KEY, snapshot text NOT NULL, columns text NOT NULL);
 CREATE TABLE testbed.sequence_state (seqid oid PRIMARY KEY, relid oid, last_value bigint NOT NULL,
@@ -166,3 +200,22 @@ def is_testbed_database(conn: psycopg.Connection[Any]) -> bool:
         return False
     marker = conn.execute("SELECT count(*) FROM testbed.instance WHERE created_by = 'testbed'").fetchone()
     return bool(marker and marker[0])
+
+
+def mark_owner(conn: psycopg.Connection[Any], owner: RunOwner) -> None:
+    """Record in a freshly created per-run database which run owns it (and commit)."""
+    conn.execute(
+        "INSERT INTO testbed.owner (run, host, pid, lock_class, lock_key) VALUES (%s, %s, %s, %s, %s)",
+        (owner.run, owner.host, owner.pid, owner.lock_class, owner.lock_key),
+    )
+    conn.commit()
+
+
+def read_owner(conn: psycopg.Connection[Any]) -> RunOwner | None:
+    """The run that owns the connected database, None unless it is a testbed database with an owner row."""
+    row = conn.execute("SELECT to_regclass('testbed.owner') IS NOT NULL AND to_regclass('testbed.instance') "
+                       "IS NOT NULL").fetchone()
+    if not row or not row[0] or not is_testbed_database(conn):
+        return None
+    found = conn.execute("SELECT run, host, pid, lock_class, lock_key FROM testbed.owner LIMIT 1").fetchone()
+    return RunOwner(*found) if found else None

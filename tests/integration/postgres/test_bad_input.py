@@ -19,7 +19,7 @@ def test_no_postgres_binary_anywhere(project: pytest.Pytester, monkeypatch: pyte
     project.makepyfile(USES_DB)
     result = project.runpytest_subprocess()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*no PostgreSQL server binary found*pip install 'testbed[[]pg[]]'*"])
+    result.stdout.fnmatch_lines(["*no PostgreSQL server binary found*pip install 'pytest-testbed[[]pg[]]'*"])
 
 
 def test_wrong_major_lists_what_was_found(pytester: pytest.Pytester, make_project) -> None:  # type: ignore[no-untyped-def]

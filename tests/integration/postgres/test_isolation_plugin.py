@@ -240,3 +240,44 @@ def test_clone_reports_a_leaked_connection_and_drops_every_clone(project: pytest
     result = project.runpytest_subprocess("-p", "no:randomly")
     result.assert_outcomes(passed=4, errors=1)
     result.stdout.fnmatch_lines(["*opened by test_*::test_a_leaks are still open*", "*leaky-worker*"])
+
+
+IDLE_IN_TRANSACTION = """
+import psycopg
+import pytest
+
+POOL = []
+
+@pytest.fixture(scope="session")
+def app_connection(postgres):
+    conn = psycopg.connect(postgres.url, application_name="app-pool")  # opened before any test starts
+    POOL.append(conn)
+    yield conn
+    conn.close()
+
+@pytest.mark.testbed(isolation="truncate")
+def test_1_leaves_a_transaction_open(app_connection, db_url):
+    app_connection.execute("insert into customers (name) values ('committed')")
+    app_connection.commit()
+    app_connection.execute("select count(*) from customers")  # no commit: idle in transaction, lock held
+
+@pytest.mark.testbed(isolation="truncate")
+def test_2_next(db):
+    assert db.execute("select count(*) from customers").fetchone() == (0,)
+
+@pytest.mark.testbed(isolation="truncate")
+def test_3_next(db):
+    db.execute("insert into customers (name) values ('ok')")
+"""
+
+
+def test_a_connection_idle_in_transaction_fails_fast_naming_it(project: pytest.Pytester) -> None:
+    project.makepyfile(IDLE_IN_TRANSACTION)
+    result = project.runpytest_subprocess("-p", "no:randomly")
+    # Only the test that left it fails (before: every later truncate test waited and failed too).
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines([
+        "*ERROR at teardown of test_1_leaves_a_transaction_open*",
+        "*held locks on this test's tables and blocked the cleanup*",
+        "*backend pid * app-pool from *, idle in transaction, last query: 'select count(*) from customers'*",
+    ])

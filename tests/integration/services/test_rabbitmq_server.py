@@ -85,3 +85,25 @@ def test_a_dead_node_is_reported_with_its_log() -> None:
     )
     with pytest.raises(ServerDiedError, match=r"RabbitMQ \(pid \d+, port 1\) is no longer running"):
         ep.check_alive()
+
+
+def test_every_port_of_the_node_is_on_loopback(testbed_rabbitmq_server: Any) -> None:
+    from ..listening import listening, not_loopback
+
+    addresses = listening(testbed_rabbitmq_server.pid)
+    assert len(addresses) >= 2, addresses  # AMQP and the Erlang distribution port at least
+    assert not_loopback(addresses) == set(), f"the node listens beyond loopback: {addresses}"
+
+
+def test_a_cold_cache_with_a_vhost_per_worker(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under -n 2 the node gets a vhost per worker; its first boot (which builds the cached database) has
+    # only "/" and must still come up, and cache what it built.
+    monkeypatch.setenv("TESTBED_CACHE_DIR", str(tmp_path / "cache"))
+    vhosts = ("testbed-gw0", "testbed-gw1")
+    with rabbitmq_service.running(ServiceSettings(engine="rabbitmq"), vhosts=vhosts) as node:
+        assert not node.cache_hit
+        endpoint = node.endpoint()
+        for vhost in vhosts:
+            conn = pika.BlockingConnection(pika.URLParameters(endpoint.url(vhost)))
+            conn.close()
+    assert list((tmp_path / "cache" / "rabbitmq").glob("*/ready")), "the first boot's database was not cached"
