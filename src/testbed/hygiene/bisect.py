@@ -3,8 +3,9 @@
 Given the tests that ran before the failure on the same worker (the order record), bisection keeps the
 half of them after which the test still fails, in O(log n) replays: first the test alone (it must pass,
 or the failure has nothing to do with order), then halving, trusting the record that it failed after all
-of them (when it does not reproduce, the last step shows it and one more replay says which it was). Where the isolation layer recorded that an earlier test left data or
-connections behind, that test is the suspect and two replays confirm it, without halving.
+of them (when it does not reproduce, the last step shows it and one more replay says which it was).
+Where the isolation layer recorded that an earlier test left data or connections behind, that test is
+the suspect and two replays confirm it, without halving.
 """
 
 from __future__ import annotations
