@@ -77,7 +77,7 @@ def test_seeded_failure_is_recorded_and_bisect_finds_the_polluter(pytester: pyte
 
 def test_under_xdist_each_worker_records_its_own_order(pytester: pytest.Pytester) -> None:
     planted_suite(pytester.path)
-    pytester.runpytest_subprocess("-n", "2", "-p", "randomly", "--randomly-seed=3")
+    pytester.runpytest("-n", "2", "-p", "randomly", "--randomly-seed=3")
     record = read_record(order_folder(pytester.path / ".pytest_cache"))
     assert set(record.workers) == {"gw0", "gw1"}
     assert all(w.tests for w in record.workers.values())
