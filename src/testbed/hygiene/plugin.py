@@ -168,7 +168,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     from testbed.hygiene.stages import classify
 
-    root = Path(str(config.rootpath))
+    root = state.settings.root  # [tool.testbed.hygiene] paths are relative to its pyproject.toml
     for item in items:
         try:
             relpath = item.path.relative_to(root).as_posix()

@@ -92,11 +92,16 @@ def parse_hygiene(table: Mapping[str, Any], root: Path) -> HygieneSettings:
     return HygieneSettings(**kw)
 
 
-def load_hygiene(root: Path) -> HygieneSettings:
-    """Read [tool.testbed.hygiene] from ``root``/pyproject.toml (defaults when absent)."""
-    pyproject = root / "pyproject.toml"
+def load_hygiene(start: Path) -> HygieneSettings:
+    """Read [tool.testbed.hygiene] from the nearest pyproject.toml at or above ``start`` (defaults when absent).
+
+    Paths in it are relative to that file's folder, as for the rest of [tool.testbed].
+    """
+    pyproject = next((d / "pyproject.toml" for d in (start, *start.parents) if (d / "pyproject.toml").is_file()),
+                     None)
+    root = pyproject.parent if pyproject is not None else start
     table: Mapping[str, Any] = {}
-    if pyproject.is_file():
+    if pyproject is not None:
         try:
             data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
