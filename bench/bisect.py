@@ -26,17 +26,29 @@ from __future__ import annotations
 import os
 import sys
 
-# This file shares its name with the standard library's `bisect` (random and statistics import it): keep
-# this folder off the import path before importing them.
-sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != os.path.dirname(os.path.realpath(__file__))]
+if __name__ != "__main__":
+    # This file shares its name with the standard library's `bisect`, and this folder comes first on the
+    # import path of every script in it: when `random` or `statistics` import `bisect` from another bench
+    # script, hand them the standard library's module instead of this one.
+    import importlib.util
+    import sysconfig
 
+    _spec = importlib.util.spec_from_file_location("bisect", os.path.join(sysconfig.get_paths()["stdlib"],
+                                                                         "bisect.py"))
+    assert _spec is not None and _spec.loader is not None
+    _stdlib = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_stdlib)
+    sys.modules["bisect"] = _stdlib
+    globals().update({k: v for k, v in vars(_stdlib).items() if not k.startswith("__")})
+else:
+    # Run as the benchmark: keep this folder off the import path before importing random and statistics.
+    sys.path[:] = [p for p in sys.path if os.path.realpath(p or ".") != os.path.dirname(os.path.realpath(__file__))]
+
+# random, statistics and tempfile (which import `bisect`) are imported where they are used.
 import argparse  # noqa: E402
-import random  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -50,6 +62,8 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 def write_suite(root: Path, modules: int, per_module: int, seed: int) -> tuple[str, str]:
     """The suite; returns (polluter, victim) node ids."""
+    import random
+
     rng = random.Random(seed)
     ids = [(m, t) for m in range(modules) for t in range(per_module)]
     a, b = sorted(rng.sample(range(len(ids)), 2))
@@ -102,6 +116,10 @@ def run_peer(root: Path, victim: str) -> tuple[int, float, str]:
 
 
 def main() -> int:
+    import random
+    import statistics
+    import tempfile
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="16 tests, one round; finishes in under 60 s")
     args = ap.parse_args()
