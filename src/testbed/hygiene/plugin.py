@@ -334,6 +334,7 @@ class OrderRecorder:
         self.previous_writer: OrderWriter | None = None
         self.outcomes: dict[str, str] = {}
         self.failed: list[str] = []
+        self.problem = ""
 
     def _folder(self) -> Path:
         cache = self.state.config.cache
@@ -344,6 +345,13 @@ class OrderRecorder:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         from testbed.hygiene import order
 
+        try:
+            self._start(order)
+        except OSError as exc:  # a read-only checkout: run the tests, just without a record
+            self.writer = None
+            self.problem = f"testbed: the order of this run was not recorded ({exc})"
+
+    def _start(self, order: Any) -> None:
         config = self.state.config
         workerinput = getattr(config, "workerinput", None)
         if workerinput is None:
@@ -378,6 +386,9 @@ class OrderRecorder:
             self.writer.finished(nodeid, self.outcomes.get(nodeid, "passed"))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.problem:
+            terminalreporter.write_line(self.problem)
+            return
         if not self.failed or hasattr(self.state.config, "workerinput"):
             return
         config = self.state.config
