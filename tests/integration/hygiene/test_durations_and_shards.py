@@ -76,8 +76,8 @@ def test_the_durations_file_is_pytest_splits(pytester: pytest.Pytester) -> None:
         result = pytester.runpytest("-p", "no:randomly", "--splits", "2", "--group", group,
                                     "--durations-path", ".test_durations")
         result.stdout.no_fnmatch_line("*No test durations found*")
-        counts.append(result.parseoutcomes()["passed"])
-    assert sum(counts) == 6 and min(counts) >= 1  # how pytest-split groups them depends on the measured times
+        counts.append(result.parseoutcomes().get("passed", 0))
+    assert sum(counts) == 6  # how pytest-split groups them depends on the measured times (one may be empty)
 
 
 def shard_ids(pytester: pytest.Pytester, shard: str, *extra: str) -> tuple[int, list[str]]:
