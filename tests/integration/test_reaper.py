@@ -85,6 +85,7 @@ def test_a_real_record_of_a_dead_run_is_reaped(tmp_path: Path) -> None:
     finally:
         if sleeper.poll() is None:
             sleeper.kill()
+        sleeper.wait()  # else its ResourceWarning fails whichever test the garbage collector runs in next
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to hand a folder to another user")
