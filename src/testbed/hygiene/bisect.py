@@ -47,8 +47,9 @@ class BisectResult:
             return (f"{self.victim} passes after the {len(self.remaining)} tests that ran before it: the failure "
                     "does not reproduce in this order, so it is flaky or depends on something outside the test "
                     "run (time, network, a server's state). Try `pytest --testbed-flaky-check=5`.")
-        return (f"no single test makes {self.victim} fail; it fails after these {len(self.remaining)} together: "
-                + ", ".join(self.remaining[:10]) + (" ..." if len(self.remaining) > 10 else ""))
+        return (f"no single test makes {self.victim} fail; it fails after these {len(self.remaining)} together "
+                f"(found in {self.runs} runs): " + ", ".join(self.remaining[:10])
+                + (" ..." if len(self.remaining) > 10 else ""))
 
 
 def find_polluter(
@@ -58,6 +59,7 @@ def find_polluter(
     *,
     suspect: str | None = None,
     say: Callable[[str], None] = lambda line: None,
+    max_runs: int = 60,
 ) -> BisectResult:
     """Bisect ``candidates`` (in run order) to the one after which ``victim`` fails.
 
@@ -95,10 +97,36 @@ def find_polluter(
     if not verified and not run(remaining):
         say(f"checking that it fails after all the {len(candidates)} tests that ran before it ...")
         result.remaining = list(candidates)
-        result.verdict = "needs several tests" if run(list(candidates)) else "does not reproduce"
+        if not run(list(candidates)):
+            result.verdict = "does not reproduce"
+            return result
+        say("-> no single test does it; narrowing down the smallest set of tests that does ...")
+        result.verdict = "needs several tests"
+        result.remaining = _smallest_failing_set(list(candidates), run, max_runs=max_runs - result.runs)
         return result
     result.polluter = remaining[0]
     return result
+
+
+def _smallest_failing_set(tests: list[str], run: Callable[[list[str]], bool], *, max_runs: int) -> list[str]:
+    """Drop chunks of ``tests`` while the victim still fails after the rest (delta debugging's reduction
+    to a complement), down to a set from which no single chunk can go; at most ``max_runs`` replays."""
+    chunks, runs = 2, 0
+    while len(tests) >= 2 and runs < max_runs:
+        size = -(-len(tests) // chunks)
+        for start in range(0, len(tests), size):
+            rest = tests[:start] + tests[start + size:]
+            runs += 1
+            if rest and run(rest):
+                tests, chunks = rest, max(chunks - 1, 2)
+                break
+            if runs >= max_runs:
+                break
+        else:
+            if chunks >= len(tests):
+                break
+            chunks = min(len(tests), chunks * 2)
+    return tests
 
 
 def _suspect(pollution: list[Pollution], before: int) -> str | None:

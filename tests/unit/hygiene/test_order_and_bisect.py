@@ -83,11 +83,15 @@ def test_a_failure_that_does_not_reproduce_says_so() -> None:
     assert "flaky" in result.summary()
 
 
-def test_two_tests_that_pollute_only_together() -> None:
-    tests = [f"t.py::test_{i}" for i in range(8)]
-    fails_after, _ = simulated({tests[1], tests[6]})
+@pytest.mark.parametrize("n", [8, 100])
+def test_two_tests_that_pollute_only_together_are_both_named(n: int) -> None:
+    tests = [f"t.py::test_{i}" for i in range(n)]
+    fails_after, calls = simulated({tests[1], tests[n - 2]})
     result = find_polluter("t.py::victim", tests, fails_after)
     assert result.verdict == "needs several tests"
+    assert result.remaining == [tests[1], tests[n - 2]]
+    assert result.runs == len(calls) <= 60
+    assert "it fails after these 2 together" in result.summary()
 
 
 def test_recorded_pollution_is_confirmed_without_bisecting() -> None:
