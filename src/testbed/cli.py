@@ -127,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     p_cache = sub.add_parser("cache", help="show or clear the server data cache")
     p_cache.add_argument("action", choices=["show", "clear"], nargs="?", default="show")
     p_cache.set_defaults(func=cache)
+    from testbed.hygiene.commands import add_commands
+
+    add_commands(sub)  # bisect, ci, durations
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

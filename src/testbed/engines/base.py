@@ -118,6 +118,8 @@ class Engine:
     client_fixture: ClassVar[str | None] = None  # a client on that namespace
     # Engines with fixtures of their own family (SQL) set the plugin module that defines them.
     plugin: ClassVar[str | None] = None
+    # The programs a server of this engine runs (the unit-stage guard refuses to spawn them).
+    programs: ClassVar[tuple[str, ...]] = ()
 
     # -- binaries ----------------------------------------------------------------------------------
     def discover(self, settings: ServiceSettings) -> list[Candidate]:

@@ -304,6 +304,7 @@ class ExistingNats:
 
 
 class NatsEngine(Engine):
+    programs = ("nats-server",)
     name = "nats"
     label = "NATS"
     settings_class = NatsSettings

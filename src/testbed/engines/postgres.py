@@ -627,6 +627,7 @@ class KeptPostgres(ExistingPostgres):
 
 
 class PostgresEngine(SqlEngine):
+    programs = ("postgres", "postmaster", "initdb", "pg_ctl")
     name = "postgres"
     label = "PostgreSQL"
     settings_class = PostgresSettings

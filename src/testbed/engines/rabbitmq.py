@@ -429,6 +429,7 @@ class ExistingRabbitMQ:
 
 
 class RabbitMQEngine(Engine):
+    programs = ("rabbitmq-server", "epmd", "beam.smp")
     name = "rabbitmq"
     label = "RabbitMQ"
     endpoint_class = RabbitMQEndpoint

@@ -250,6 +250,7 @@ class ExistingRedis:
 
 
 class RedisEngine(Engine):
+    programs = ("redis-server",)
     name = "redis"
     label = "Redis"
     endpoint_class = RedisEndpoint

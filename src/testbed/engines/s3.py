@@ -245,6 +245,7 @@ class ExistingS3:
 
 
 class S3Engine(Engine):
+    programs = ("moto_server",)
     name = "s3"
     label = "S3 (moto)"
     settings_class = S3Settings

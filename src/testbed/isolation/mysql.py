@@ -44,6 +44,7 @@ import pymysql.connections
 
 from testbed.config import ISOLATION_STRATEGIES
 from testbed.engines.mysql import ADMIN_DB, TEMPLATE_DB, MysqlEndpoint
+from testbed import observe
 from testbed.errors import ConfigError, GuardError, IsolationError, LeakError
 from testbed.isolation.context import BaseTestContext, worker_db_name
 
@@ -506,14 +507,18 @@ class MysqlWorkerDatabase:
             problems += self._end_truncate(ctx)
         if leaked:
             lines = "\n".join(f"    - connection {cid}: {what}" for cid, what in leaked)
-            raise LeakError(
+            error: IsolationError | LeakError = LeakError(
                 f"{ctx.name} left {len(leaked)} database connection(s) open to {ctx.dbname}:\n{lines}\n"
                 "Close them in the test (or its fixtures); testbed has killed them. To allow it, use "
                 "@pytest.mark.testbed(leak_check=False, reason='...').",
                 boundary=self.boundary,
             )
-        if problems:
-            raise IsolationError("\n".join(problems), boundary=self.boundary)
+        elif problems:
+            error = IsolationError("\n".join(problems), boundary=self.boundary)
+        else:
+            return
+        observe.publish("sql", "leak", str(error).splitlines()[0], test=ctx.name)
+        raise error
 
     def _end_truncate(self, ctx: TestContext) -> list[str]:
         written = {t for t, _ in self.dirty(self.dbname)}

@@ -138,7 +138,7 @@ def test_bad_marker(mysql_db):
     pass
 """
     )
-    result = project.runpytest_subprocess("-q", timeout=120)
+    result = project.runpytest_subprocess("-q", "-p", "no:randomly", timeout=120)  # test_after runs after test_ddl
     result.assert_outcomes(passed=2, errors=2)
     result.stdout.fnmatch_lines([
         "*IsolationError*test_ddl*committed its transaction*implicitly*isolation='clone'*",
