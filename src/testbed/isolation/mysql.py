@@ -42,9 +42,9 @@ from typing import Any
 import pymysql
 import pymysql.connections
 
+from testbed import observe
 from testbed.config import ISOLATION_STRATEGIES
 from testbed.engines.mysql import ADMIN_DB, TEMPLATE_DB, MysqlEndpoint
-from testbed import observe
 from testbed.errors import ConfigError, GuardError, IsolationError, LeakError
 from testbed.isolation.context import BaseTestContext, worker_db_name
 
