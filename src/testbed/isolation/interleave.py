@@ -13,8 +13,9 @@ too), blocks right after the server answered it; the connection stays inside its
 
 When ``second`` cannot finish because it waits for a lock ``first`` holds (the code under test locks
 correctly: ``SELECT ... FOR UPDATE``, a unique index, an advisory lock), that is seen on the server
-(``pg_blocking_pids``) and ``first`` is released at once: the interleaving the code forbids does not
-happen, and the outcomes say so (``second_waited_for_first``). Without that check such a test would hang.
+(PostgreSQL's ``pg_blocking_pids``; MariaDB's and MySQL's InnoDB lock waits) and ``first`` is released at
+once: the interleaving the code forbids does not happen, and the outcomes say so
+(``second_waited_for_first``). Without that check such a test would hang.
 """
 
 from __future__ import annotations
@@ -34,8 +35,13 @@ DEFAULT_TIMEOUT = 30.0
 GRACE = 5.0  # after a timeout, how long the sides get to finish once first is released
 POLL_INTERVAL = 0.005  # how often the server is asked whether second waits for first's locks
 
-# Any backend on the server that waits for a lock the paused connection holds.
-BLOCKED_BY_SQL = "SELECT count(*) FROM pg_stat_activity WHERE %(pid)s = ANY(pg_blocking_pids(pid))"
+# Any session on the server that waits for a lock the paused connection holds.
+PG_BLOCKED_BY_SQL = "SELECT count(*) FROM pg_stat_activity WHERE %(pid)s = ANY(pg_blocking_pids(pid))"
+MYSQL_BLOCKED_BY_SQL = (  # sys (MySQL 5.7+, MariaDB 10.6+), else information_schema (MariaDB)
+    "SELECT COUNT(*) FROM sys.innodb_lock_waits WHERE blocking_pid = %s",
+    "SELECT COUNT(*) FROM information_schema.INNODB_LOCK_WAITS w JOIN information_schema.INNODB_TRX b "
+    "ON b.trx_id = w.blocking_trx_id WHERE b.trx_mysql_thread_id = %s",
+)
 
 Pattern = str | re.Pattern[str] | Callable[[str], bool]
 
@@ -76,11 +82,10 @@ class _Run:
         self.paused = threading.Event()
         self.release = threading.Event()
         self.paused_after: str | None = None
-        self.paused_pid = 0
-        self.monitor_conninfo: tuple[str, str | None] | None = None  # (dsn, password) of the held connection
+        self.watch: Callable[[], _BlockedWatch] | None = None  # how to ask the server about the held session
         self._lock = threading.Lock()
 
-    def after_statement(self, statement: str, pid: int, conninfo: tuple[str, str | None] | None) -> None:
+    def after_statement(self, statement: str, watch: Callable[[], _BlockedWatch] | None) -> None:
         if not self.match(statement):
             return
         with self._lock:  # two threads may match at once: exactly one is held
@@ -88,8 +93,7 @@ class _Run:
                 return
             self.pausing = False
         self.paused_after = statement.strip()
-        self.paused_pid = pid
-        self.monitor_conninfo = conninfo
+        self.watch = watch
         self.paused.set()
         self.release.wait()
 
@@ -112,11 +116,78 @@ def _statement_text(query: Any, cursor: Any) -> str:
     return str(query)
 
 
-def _psycopg_conninfo(conn: Any) -> tuple[str, str | None] | None:
+class _BlockedWatch:
+    """Asks the server whether any session waits for a lock the paused session holds."""
+
+    def blocked(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+class _PostgresWatch(_BlockedWatch):
+    def __init__(self, dsn: str, password: str | None, pid: int) -> None:
+        import psycopg
+
+        self.pid = pid
+        self.conn = psycopg.connect(dsn, password=password, autocommit=True, connect_timeout=5,
+                                    application_name="testbed-interleave")
+
+    def blocked(self) -> bool:
+        row = self.conn.execute(PG_BLOCKED_BY_SQL, {"pid": self.pid}).fetchone()
+        return bool(row and row[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class _MysqlWatch(_BlockedWatch):
+    def __init__(self, params: dict[str, Any], thread_id: int) -> None:
+        import pymysql
+
+        self.thread_id = thread_id
+        self.conn = pymysql.connect(**params, autocommit=True, connect_timeout=5)
+        self.sql = ""
+        for sql in MYSQL_BLOCKED_BY_SQL:
+            try:
+                with self.conn.cursor() as cur:
+                    cur.execute(sql, (thread_id,))
+                self.sql = sql
+                break
+            except pymysql.MySQLError:
+                continue
+
+    def blocked(self) -> bool:
+        if not self.sql:
+            return False
+        with self.conn.cursor() as cur:
+            cur.execute(self.sql, (self.thread_id,))
+            row = cur.fetchone()
+        return bool(row and row[0])
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _postgres_watch(conn: Any) -> Callable[[], _BlockedWatch] | None:
+    """How to watch the server for sessions blocked by psycopg connection ``conn`` (read now, on its thread)."""
     try:
-        return conn.info.dsn, conn.info.password
+        dsn, password, pid = conn.info.dsn, conn.info.password, conn.info.backend_pid
     except Exception:
         return None
+    return lambda: _PostgresWatch(dsn, password, pid)
+
+
+def _mysql_watch(conn: Any) -> Callable[[], _BlockedWatch] | None:
+    """The same for a PyMySQL connection (MariaDB, MySQL)."""
+    try:
+        params = {"host": conn.host, "port": conn.port, "user": conn.user, "password": conn.password,
+                  "unix_socket": conn.unix_socket}
+        thread_id = int(conn.thread_id())
+    except Exception:
+        return None
+    return lambda: _MysqlWatch(params, thread_id)
 
 
 class _Hooks:
@@ -138,9 +209,7 @@ class _Hooks:
             def execute(cursor: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
                 result = original(cursor, query, *args, **kwargs)
                 if run.pausing:
-                    conn = cursor.connection
-                    run.after_statement(_statement_text(query, cursor), conn.info.backend_pid,
-                                        _psycopg_conninfo(conn))
+                    run.after_statement(_statement_text(query, cursor), _postgres_watch(cursor.connection))
                 return result
 
             psycopg.Cursor.execute = execute  # type: ignore[assignment,method-assign]
@@ -157,7 +226,9 @@ class _Hooks:
                 if psycopg is not None and isinstance(cursor, psycopg.Cursor):
                     return  # seen by the psycopg hook already
                 if self.run.pausing:
-                    self.run.after_statement(statement, 0, None)
+                    dbapi = conn.connection.dbapi_connection
+                    watch = _mysql_watch(dbapi) if type(dbapi).__module__.startswith("pymysql") else None
+                    self.run.after_statement(statement, watch)
 
             event.listen(Engine, "after_cursor_execute", after_cursor_execute)
             self._undo.append(lambda: event.remove(Engine, "after_cursor_execute", after_cursor_execute))
@@ -191,31 +262,13 @@ class _Side:
         self.thread.start()
 
 
-class _BlockedWatch:
-    """Asks PostgreSQL whether any session waits for a lock the paused connection holds."""
-
-    def __init__(self, conninfo: tuple[str, str | None] | None, pid: int) -> None:
-        self.pid = pid
-        self.conn: Any = None
-        if conninfo is not None and pid:
-            import psycopg
-
-            dsn, password = conninfo
-            try:
-                self.conn = psycopg.connect(dsn, password=password, autocommit=True, connect_timeout=5,
-                                            application_name="testbed-interleave")
-            except psycopg.Error:
-                self.conn = None  # then only second's end (or the timeout) releases first
-
-    def blocked(self) -> bool:
-        if self.conn is None:
-            return False
-        row = self.conn.execute(BLOCKED_BY_SQL, {"pid": self.pid}).fetchone()
-        return bool(row and row[0])
-
-    def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
+def _open_watch(factory: Callable[[], _BlockedWatch] | None) -> _BlockedWatch:
+    if factory is not None:
+        try:
+            return factory()
+        except Exception:  # noqa: S110 - then only second's end (or the timeout) releases first
+            pass
+    return _BlockedWatch()
 
 
 def _stuck(sides: list[_Side], what: str, timeout: float) -> ConcurrencyError:
@@ -259,7 +312,7 @@ def interleave(first: Callable[[], Any], second: Callable[[], Any], *, pause_fir
             if not two.done.wait(max(0.0, deadline - time.monotonic())):
                 raise _stuck([two], "second did not finish", timeout)
         else:
-            watch = _BlockedWatch(run.monitor_conninfo, run.paused_pid)
+            watch = _open_watch(run.watch)
             try:
                 two.start()
                 while not two.done.wait(POLL_INTERVAL):
