@@ -1,7 +1,7 @@
 """The test consumer on JetStream: a durable pull consumer with explicit acks, on its own event-loop thread.
 
 The consumer is created when the test asks for it (deliver policy "new": only messages stored afterwards),
-with ``ack_wait`` = ``redeliver_after`` and ``max_deliver`` = ``max_deliveries``, and one message in flight
+with ``ack_wait`` = ``redeliver_after`` and the test's ``max_deliver``, and one message in flight
 (``max_ack_pending`` 1) so deliveries come in a deterministic order. While the handler runs (on a worker
 thread), the consumer tells the server it is still working (``in_progress``), so a slow handler on a loaded
 machine is never redelivered by accident. A crash closes the connection without acknowledging and binds a
@@ -79,7 +79,7 @@ class JetStreamConsumer(FaultyConsumer):
                         "subjects=[...])`), or pass stream=.", boundary="jetstream") from None
             await js.add_consumer(self.stream, ConsumerConfig(
                 durable_name=self.durable, filter_subject=self.topic, ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.NEW, ack_wait=self.redeliver_after, max_deliver=self.max_deliveries,
+                deliver_policy=DeliverPolicy.NEW, ack_wait=self.redeliver_after, max_deliver=self.max_deliver,
                 max_ack_pending=1))
         finally:
             await nc.close()
@@ -114,7 +114,7 @@ class JetStreamConsumer(FaultyConsumer):
         md = msg.metadata
         work = asyncio.ensure_future(asyncio.to_thread(
             self._decide, topic=msg.subject, raw=msg.data, headers=msg.headers or {},
-            message_id=str(md.sequence.stream), attempt=md.num_delivered, redelivered=md.num_delivered > 1))
+            message_id=str(md.sequence.stream), num_delivered=md.num_delivered, redelivered=md.num_delivered > 1))
         while True:  # keep the server from redelivering while the handler works
             done, _ = await asyncio.wait({work}, timeout=self.redeliver_after / 3)
             if done:

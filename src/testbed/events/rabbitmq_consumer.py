@@ -4,7 +4,7 @@ Without ``queue=``, it declares a queue of its own (not exclusive, so it outlive
 ``exchange`` (default ``amq.topic``) with ``topic`` as routing key, and deletes it on close; with
 ``queue=`` it consumes the application's queue. A failure is ``basic.nack`` with requeue; a crash closes
 the connection with the message unacknowledged, which RabbitMQ requeues at once and redelivers (flag
-``redelivered``) to the restarted consumer. Classic queues keep no delivery count: ``attempt`` counts the
+``redelivered``) to the restarted consumer. Classic queues keep no delivery count: ``num_delivered`` counts the
 deliveries of the same message (its ``message_id``, else its bytes and headers) this consumer saw, and
 quorum queues' ``x-delivery-count`` is used when present.
 """
@@ -75,7 +75,7 @@ class RabbitMQConsumer(FaultyConsumer):
             if conn.is_open:
                 conn.close()
 
-    def _attempt(self, body: bytes, props: pika.BasicProperties, redelivered: bool) -> tuple[str, int]:
+    def _num_delivered(self, body: bytes, props: pika.BasicProperties, redelivered: bool) -> tuple[str, int]:
         headers = dict(props.headers or {})
         key = props.message_id or hashlib.sha1(
             body + json.dumps(headers, sort_keys=True, default=str).encode()).hexdigest()
@@ -90,9 +90,9 @@ class RabbitMQConsumer(FaultyConsumer):
             value = getattr(props, name, None)
             if value is not None:
                 headers[name] = value
-        _key, attempt = self._attempt(body, props, bool(method.redelivered))
+        _key, num_delivered = self._num_delivered(body, props, bool(method.redelivered))
         delivery = self._decide(topic=method.routing_key, raw=body, headers=headers,
-                                message_id=props.message_id or "", attempt=attempt,
+                                message_id=props.message_id or "", num_delivered=num_delivered,
                                 redelivered=bool(method.redelivered))
         if delivery.action == ACK:
             ch.basic_ack(method.delivery_tag)

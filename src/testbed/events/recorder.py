@@ -18,7 +18,7 @@ from testbed.events.capture import CapturedMessage, Decoder, EventCapture, decod
 from testbed.events.injection import Injection, publish_injection
 from testbed.events.matchers import Matcher
 from testbed.events.redelivery import (
-    DEFAULT_MAX_DELIVERIES,
+    DEFAULT_MAX_DELIVER,
     DEFAULT_REDELIVER_AFTER,
     Delivery,
     FaultPlan,
@@ -166,7 +166,7 @@ class EventRecorder:
                                  seed=seed, headers=headers, **options)
 
     def consume(self, topic: str, handler: Callable[[Delivery], Any], *, backend: str | None = None,
-                faults: FaultPlan = (), max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+                faults: FaultPlan = (), max_deliver: int = DEFAULT_MAX_DELIVER,
                 redeliver_after: float = DEFAULT_REDELIVER_AFTER, decoder: Decoder = decode_payload,
                 **options: Any) -> FaultyConsumer:
         """A test consumer running ``handler(delivery)`` for every message on ``topic``, which acknowledges,
@@ -183,7 +183,7 @@ class EventRecorder:
             hint = kind.no_consumer_hint if kind is not None and kind.no_consumer_hint else "no test consumer for it"
             raise EventsUsageError(f"events.consume({topic!r}, backend={name!r}): {hint}.")
         be = self.backend(name)
-        consumer = kind.consume(be.url, topic, handler, faults=faults, max_deliveries=max_deliveries,
+        consumer = kind.consume(be.url, topic, handler, faults=faults, max_deliver=max_deliver,
                                 redeliver_after=redeliver_after, decoder=decoder,
                                 diagnose=getattr(be, "diagnose", None), **options)
         self._consumers.append(consumer)

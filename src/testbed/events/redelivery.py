@@ -12,7 +12,7 @@ got the acknowledgement. :class:`FaultyConsumer` runs the application's handler 
   restarted consumer claims the entry with ``XAUTOCLAIM`` once it was idle ``min-idle-time``).
 
 A handler that raises is treated as a real consumer treats it: the delivery is negatively acknowledged.
-After ``max_deliveries`` attempts a message is given up ("dead-letter": JetStream ``term``, RabbitMQ
+After ``max_deliver`` deliveries a message is given up ("dead-letter": JetStream ``term``, RabbitMQ
 ``basic.nack`` without requeue, Redis ``XACK``), so no plan loops forever.
 """
 
@@ -36,7 +36,7 @@ CRASH_BEFORE_ACK = "crash-before-ack"
 DEAD_LETTER = "dead-letter"  # an outcome, not a fault one can plan: the consumer gave the message up
 FAULTS = (ACK, FAIL_BEFORE_ACK, CRASH_BEFORE_ACK)
 
-DEFAULT_MAX_DELIVERIES = 5
+DEFAULT_MAX_DELIVER = 5
 DEFAULT_REDELIVER_AFTER = 1.0  # JetStream ack_wait and Redis min-idle-time, in seconds
 
 
@@ -56,7 +56,7 @@ class Delivery:
     raw: bytes
     headers: Mapping[str, Any]
     message_id: str  # the broker's id of the stored message: JetStream stream sequence, Redis entry id, AMQP message_id
-    attempt: int  # 1 for the first delivery of the message (the broker's count where it keeps one)
+    num_delivered: int  # 1 for the first delivery of the message (the broker's count where it keeps one)
     redelivered: bool
     action: str = ""  # ack / fail-before-ack / crash-before-ack / dead-letter ("" while the handler runs)
     planned: bool = False  # the fault plan chose the action (not the handler failing)
@@ -67,7 +67,8 @@ class Delivery:
         ident = f" id {self.message_id}" if self.message_id else ""
         again = ", redelivered" if self.redelivered else ""
         why = " (planned)" if self.planned and self.action != ACK else ""
-        line = f"#{self.index} attempt {self.attempt}{again}{ident} {_preview(self.payload)} -> {self.action}{why}"
+        line = (f"#{self.index} delivery {self.num_delivered}{again}{ident} {_preview(self.payload)} "
+                f"-> {self.action}{why}")
         if self.error:
             line += "\n      handler raised: " + self.error.strip().splitlines()[-1]
         return line
@@ -117,18 +118,18 @@ class FaultyConsumer:
     backend = "?"
 
     def __init__(self, topic: str, handler: Callable[[Delivery], Any], *, faults: FaultPlan = (),
-                 max_deliveries: int = DEFAULT_MAX_DELIVERIES, redeliver_after: float = DEFAULT_REDELIVER_AFTER,
+                 max_deliver: int = DEFAULT_MAX_DELIVER, redeliver_after: float = DEFAULT_REDELIVER_AFTER,
                  decoder: Decoder = decode_payload, source: str = "",
                  diagnose: Callable[[], str] | None = None) -> None:
         _validate(faults)
-        if max_deliveries < 1:
-            raise ConsumerUsageError(f"max_deliveries={max_deliveries}: at least 1.")
+        if max_deliver < 1:
+            raise ConsumerUsageError(f"max_deliver={max_deliver}: at least 1.")
         if redeliver_after <= 0:
             raise ConsumerUsageError(f"redeliver_after={redeliver_after}: a positive number of seconds.")
         self.topic = topic
         self.handler = handler
         self.faults = faults
-        self.max_deliveries = max_deliveries
+        self.max_deliver = max_deliver
         self.redeliver_after = redeliver_after
         self.decoder = decoder
         self.source = source
@@ -140,7 +141,7 @@ class FaultyConsumer:
         self.closed = False
 
     # -- on the consumer's thread ------------------------------------------------------------------
-    def _decide(self, *, topic: str, raw: bytes, headers: Mapping[str, Any], message_id: str, attempt: int,
+    def _decide(self, *, topic: str, raw: bytes, headers: Mapping[str, Any], message_id: str, num_delivered: int,
                 redelivered: bool) -> Delivery:
         """Run the handler on one delivery and decide what to do with it (the caller does it, then records)."""
         with self._cond:
@@ -150,7 +151,7 @@ class FaultyConsumer:
             payload = self.decoder(raw)
         except Exception as exc:  # an undecodable message is a finding, and the handler still gets the bytes
             payload = {"__undecodable__": f"{type(exc).__name__}: {exc}"}
-        delivery = Delivery(index, topic, payload, raw, dict(headers), message_id, attempt, redelivered)
+        delivery = Delivery(index, topic, payload, raw, dict(headers), message_id, num_delivered, redelivered)
         try:
             action = planned_action(self.faults, delivery)
         except Exception as exc:  # a broken plan: fail the waiting test with it, acknowledge nothing
@@ -166,7 +167,7 @@ class FaultyConsumer:
         planned = True
         if error and action == ACK:
             action, planned = FAIL_BEFORE_ACK, False  # as a real consumer does with a failed message
-        if action != ACK and attempt >= self.max_deliveries:
+        if action != ACK and num_delivered >= self.max_deliver:
             action, planned = DEAD_LETTER, False
         return replace(delivery, action=action, planned=planned, error=error)
 
@@ -209,7 +210,7 @@ class FaultyConsumer:
                 dead = [d for d in self._deliveries if d.action == DEAD_LETTER]
                 if dead:
                     raise EventTimeoutError(self._report(
-                        f"the consumer on {self.topic!r} gave up a message after {self.max_deliveries} deliveries "
+                        f"the consumer on {self.topic!r} gave up a message after {self.max_deliver} deliveries "
                         f"(#{dead[0].index}); it will never be acknowledged."))
                 acked = [d for d in self._deliveries if d.action == ACK]
                 if len(acked) >= count:

@@ -4,7 +4,7 @@ Without ``group=``, it creates a consumer group of its own at the stream's end (
 afterwards; ``MKSTREAM``) and destroys it on close; with ``group=`` it joins the application's group.
 The Redis idioms carry the faults: a failed entry stays in the consumer's pending entries list and is read
 again from its history (``XREADGROUP ... 0``); after a crash, a consumer with a new name (a restarted
-process) claims entries idle for ``min-idle-time`` = ``redeliver_after`` with ``XAUTOCLAIM``. ``attempt`` is
+process) claims entries idle for ``min-idle-time`` = ``redeliver_after`` with ``XAUTOCLAIM``. ``num_delivered`` is
 the delivery count Redis keeps for the entry (``XPENDING``).
 """
 
@@ -83,10 +83,10 @@ class RedisStreamConsumer(FaultyConsumer):
                     continue
                 entry_id, fields = found
                 pending = conn.xpending_range(self.topic, self.group, entry_id, entry_id, 1)
-                attempt = int(pending[0]["times_delivered"]) if pending else 1
+                num_delivered = int(pending[0]["times_delivered"]) if pending else 1
                 raw, headers = stream_entry(entry_id, fields)
                 delivery = self._decide(topic=self.topic, raw=raw, headers=headers, message_id=entry_id,
-                                        attempt=attempt, redelivered=attempt > 1)
+                                        num_delivered=num_delivered, redelivered=num_delivered > 1)
                 retry_own = False
                 if delivery.action in (ACK, DEAD_LETTER):
                     conn.xack(self.topic, self.group, entry_id)

@@ -8,8 +8,8 @@ from testbed.events import ConsumerUsageError, Delivery, InjectionError, injecti
 from testbed.events.redelivery import planned_action
 
 
-def delivery(index: int, attempt: int = 1) -> Delivery:
-    return Delivery(index, "t", {"n": index}, b"", {}, "", attempt, attempt > 1)
+def delivery(index: int, num_delivered: int = 1) -> Delivery:
+    return Delivery(index, "t", {"n": index}, b"", {}, "", num_delivered, num_delivered > 1)
 
 
 def test_a_list_plans_deliveries_in_arrival_order_then_acknowledges() -> None:
@@ -23,7 +23,7 @@ def test_a_function_plans_from_the_delivery_itself() -> None:
         return "ack" if d.redelivered else "fail-before-ack"
 
     assert planned_action(plan, delivery(1)) == "fail-before-ack"
-    assert planned_action(plan, delivery(2, attempt=2)) == "ack"
+    assert planned_action(plan, delivery(2, num_delivered=2)) == "ack"
     with pytest.raises(ConsumerUsageError, match="fault 'nak' for delivery #1: expected one of 'ack'"):
         planned_action(lambda d: "nak", delivery(1))
 
