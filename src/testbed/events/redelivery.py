@@ -234,7 +234,8 @@ class FaultyConsumer:
             except Exception as exc:
                 detail = str(exc)
         raise BrokerConnectionLostError(
-            f"the test consumer's connection to {self.source} broke: {type(self._error).__name__}: {self._error}."
+            f"the test consumer's connection to {self.source} broke: {type(self._error).__name__}: "
+            f"{str(self._error).rstrip('.')}."
             + (f"\n{detail}" if detail else ""), boundary=self.backend) from self._error
 
     def _report(self, headline: str) -> str:
