@@ -37,6 +37,7 @@ POLL_INTERVAL = 0.005  # how often the server is asked whether second waits for 
 
 # Any session on the server that waits for a lock the paused connection holds.
 PG_BLOCKED_BY_SQL = "SELECT count(*) FROM pg_stat_activity WHERE %(pid)s = ANY(pg_blocking_pids(pid))"
+INNODB_CACHE_IDLE = 0.15  # seconds between two reads of InnoDB's lock-wait tables (its cache refreshes after 0.1 s)
 MYSQL_BLOCKED_BY_SQL = (  # sys (MySQL 5.7+, MariaDB 10.6+), else information_schema (MariaDB)
     "SELECT COUNT(*) FROM sys.innodb_lock_waits WHERE blocking_pid = %s",
     "SELECT COUNT(*) FROM information_schema.INNODB_LOCK_WAITS w JOIN information_schema.INNODB_TRX b "
@@ -149,18 +150,23 @@ class _MysqlWatch(_BlockedWatch):
         self.thread_id = thread_id
         self.conn = pymysql.connect(**params, autocommit=True, connect_timeout=5)
         self.sql = ""
+        self.last_read = 0.0
         for sql in MYSQL_BLOCKED_BY_SQL:
             try:
                 with self.conn.cursor() as cur:
                     cur.execute(sql, (thread_id,))
                 self.sql = sql
+                self.last_read = time.monotonic()
                 break
             except pymysql.MySQLError:
                 continue
 
     def blocked(self) -> bool:
-        if not self.sql:
+        # InnoDB refreshes its lock-wait tables only when they were not read for 0.1 s: polling faster would
+        # read a stale snapshot forever.
+        if not self.sql or time.monotonic() - self.last_read < INNODB_CACHE_IDLE:
             return False
+        self.last_read = time.monotonic()
         with self.conn.cursor() as cur:
             cur.execute(self.sql, (self.thread_id,))
             row = cur.fetchone()
