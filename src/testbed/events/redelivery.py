@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from testbed import observe
 from testbed.errors import TestbedError
 from testbed.events.capture import BrokerConnectionLostError, Decoder, EventTimeoutError, decode_payload
 
@@ -176,6 +177,10 @@ class FaultyConsumer:
         with self._cond:
             self._deliveries.append(delivery)
             self._cond.notify_all()
+        if observe.active():
+            observe.publish("events", "delivery", f"{delivery.topic}: {delivery.describe().splitlines()[0]}",
+                            topic=delivery.topic, action=delivery.action, num_delivered=delivery.num_delivered,
+                            redelivered=delivery.redelivered, message_id=delivery.message_id, error=delivery.error)
 
     def _fail(self, error: BaseException) -> None:
         """The consumer cannot go on (connection lost, broken plan): waiters raise."""

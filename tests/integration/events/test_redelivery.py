@@ -239,3 +239,18 @@ def test_async_handlers_and_publish_async_in_the_fixture(events: Any, redis_url:
     asyncio.run(produce())
     consumer.wait_acked(1, timeout=30)
     assert seen == ["hello"]
+
+
+def test_every_delivery_is_published_to_observers(events: Any, redis_url: str) -> None:
+    from testbed import observe
+
+    seen: list[observe.BoundaryEvent] = []
+    with observe.listening(seen.append):
+        consumer = events.consume("obs", lambda d: None, backend="redis-stream", faults=["fail-before-ack"])
+        events.publish("obs", {"n": 1}, backend="redis-stream")
+        consumer.wait_acked(1, timeout=30)
+    deliveries = [e for e in seen if e.kind == "delivery"]
+    assert [(e.boundary, e.data["action"], e.data["num_delivered"]) for e in deliveries] == [
+        ("events", "fail-before-ack", 1), ("events", "ack", 2)]
+    assert deliveries[0].summary.startswith('obs: #1 delivery 1 id ') and "-> fail-before-ack (planned)" in \
+        deliveries[0].summary

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from testbed import observe
 from testbed.isolation.pool_pressure import PoolWatcher, watching
 
 pytestmark = pytest.mark.testbed(isolation="truncate")  # the application's own pool commits for real
@@ -50,12 +51,15 @@ def three_reports(repo: Repository, report: str) -> None:
 
 def test_a_leaked_connection_is_named_at_the_moment_the_pool_times_out(engine: Engine) -> None:
     repo = Repository(engine)
+    published: list[observe.BoundaryEvent] = []
     try:
-        with watching() as pools, pytest.raises(PoolTimeoutError) as info:
+        with observe.listening(published.append), watching() as pools, pytest.raises(PoolTimeoutError) as info:
             three_reports(repo, "report_leaky")
     finally:
         repo.close()
     (report,) = pools.timeouts
+    # for the per-test transcript (the plugin's own watcher publishes its snapshot too)
+    assert ("sql", "pool timeout", report.text()) in [(e.boundary, e.kind, e.data["report"]) for e in published]
     held = report.held()
     assert len(held) == 2 and all(h.backend_pid for h in held)
     assert {h.last_statement for h in held} == {"SELECT 41 + 1 AS leaky_report"}
