@@ -13,13 +13,17 @@ from typing import TYPE_CHECKING, Any
 from testbed.errors import TestbedError
 
 if TYPE_CHECKING:
+    from testbed.concurrency import concurrently
+    from testbed.isolation.interleave import interleave
     from testbed.provision import postgres
 
-__all__ = ["TestbedError", "postgres"]
+__all__ = ["TestbedError", "concurrently", "interleave", "postgres"]
 __version__ = "0.1.0"
 
 _SUBPACKAGES = ("config", "engines", "errors", "events", "factories", "isolation", "observe", "provision", "runners",
-                "schema", "services", "stubs", "cli")
+                "schema", "services", "stubs", "cli", "concurrency")
+# Functions of the facade, by the module that defines them.
+_FUNCTIONS = {"concurrently": "testbed.concurrency", "interleave": "testbed.isolation.interleave"}
 
 
 def __getattr__(name: str) -> Any:
@@ -28,6 +32,8 @@ def __getattr__(name: str) -> Any:
         from testbed.provision import postgres
 
         return postgres
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(_FUNCTIONS[name]), name)
     if name in _SUBPACKAGES:
         return importlib.import_module(f"testbed.{name}")
     from testbed import engines

@@ -42,6 +42,15 @@ def decode_payload(raw: bytes) -> Any:
         return text
 
 
+def encode_payload(payload: Any) -> bytes:
+    """bytes as they are, str as UTF-8, anything else as JSON."""
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode()
+    return json.dumps(payload).encode()
+
+
 @dataclass(frozen=True)
 class CapturedMessage:
     """One message as the broker delivered it: decoded payload plus the exact bytes and headers."""

@@ -101,12 +101,13 @@ class NatsBackend:
         await self._nc.flush()
 
     def publish(self, topic: str, payload: bytes, headers: Mapping[str, str] | None = None,
-                **options: Any) -> None:
-        """Publish (JetStream: and wait for the stream's acknowledgement)."""
+                **options: Any) -> Any:
+        """Publish (JetStream: and wait for the stream's acknowledgement, which is returned)."""
         if self.jetstream:
-            self._call(self._nc.jetstream().publish(topic, payload, headers=dict(headers) if headers else None))
-        else:
-            self._call(self._publish(topic, payload, headers))
+            return self._call(self._nc.jetstream().publish(topic, payload,
+                                                           headers=dict(headers) if headers else None))
+        self._call(self._publish(topic, payload, headers))
+        return None
 
     async def _publish(self, topic: str, payload: bytes, headers: Mapping[str, str] | None) -> None:
         await self._nc.publish(topic, payload, headers=dict(headers) if headers else None)

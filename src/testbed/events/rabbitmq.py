@@ -40,6 +40,7 @@ class RabbitMQBackend:
 
     def __init__(self, url: str, *, diagnose: Callable[[], str] | None = None) -> None:
         params = pika.URLParameters(url)
+        self.url = url
         self.source = f"amqp://{params.host}:{params.port}/{params.virtual_host}"
         self.diagnose = diagnose
         self._captures: list[EventCapture] = []

@@ -8,15 +8,24 @@ would race with the publisher, and the test would pass or fail by luck.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from testbed.errors import TestbedError
 from testbed.events import names
-from testbed.events.backend import Backend
-from testbed.events.capture import CapturedMessage, Decoder, EventCapture, decode_payload
+from testbed.events.backend import BACKENDS, Backend
+from testbed.events.capture import CapturedMessage, Decoder, EventCapture, decode_payload, encode_payload
+from testbed.events.injection import Injection, publish_injection
 from testbed.events.matchers import Matcher
+from testbed.events.redelivery import (
+    DEFAULT_MAX_DELIVER,
+    DEFAULT_REDELIVER_AFTER,
+    Delivery,
+    FaultPlan,
+    FaultyConsumer,
+)
+
+__all__ = ["EventRecorder", "EventsUsageError", "encode_payload"]
 
 BackendFactory = Callable[[], Backend]
 
@@ -25,15 +34,6 @@ class EventsUsageError(TestbedError):
     """The events API was used in a way that cannot give a reliable answer."""
 
     boundary = "events"
-
-
-def encode_payload(payload: Any) -> bytes:
-    """bytes as they are, str as UTF-8, anything else as JSON."""
-    if isinstance(payload, bytes):
-        return payload
-    if isinstance(payload, str):
-        return payload.encode()
-    return json.dumps(payload).encode()
 
 
 class EventRecorder:
@@ -47,6 +47,7 @@ class EventRecorder:
         self.nodeid = nodeid
         self._backends: dict[str, Backend] = {}
         self._captures: dict[tuple[str, str], EventCapture] = {}
+        self._consumers: list[FaultyConsumer] = []
 
     def _backend_name(self, backend: str | None) -> str:
         name = backend or self.default_backend
@@ -165,19 +166,73 @@ class EventRecorder:
         return self.capture(topic, backend, api="messages").messages
 
     def publish(self, topic: str, payload: Any, *, backend: str | None = None,
-                headers: Mapping[str, str] | None = None, **options: Any) -> None:
-        """Publish a message (bytes as-is, str as UTF-8, else JSON) through the same broker connection."""
-        self.backend(backend).publish(topic, encode_payload(payload), headers, **options)
+                headers: Mapping[str, str] | None = None, **options: Any) -> Any:
+        """Publish a message (bytes as-is, str as UTF-8, else JSON) through the same broker connection.
+
+        Returns the broker's acknowledgement where there is one (JetStream's PubAck). RabbitMQ takes
+        ``exchange=`` and AMQP properties (``message_id=``, ``correlation_id=``...).
+        """
+        return self.backend(backend).publish(topic, encode_payload(payload), headers, **options)
+
+    async def publish_async(self, topic: str, payload: Any, *, backend: str | None = None,
+                            headers: Mapping[str, str] | None = None, **options: Any) -> Any:
+        """``publish`` for async tests: the broker round trip runs off the event loop, so the application's
+        consumers on that loop keep running meanwhile."""
+        be = self.backend(backend)  # opened here: opening may start the server through pytest's fixtures
+        return await asyncio.to_thread(be.publish, topic, encode_payload(payload), headers, **options)
+
+    def inject(self, topic: str, messages: Iterable[Any], *, duplicates: int = 1,
+               order: str | Sequence[int] = "reversed", seed: int | None = None, backend: str | None = None,
+               headers: Mapping[str, str] | Callable[[Any], Mapping[str, str]] | None = None,
+               **options: Any) -> Injection:
+        """Publish ``messages`` with duplicates (same bytes, same headers, so the same id) and out of order.
+
+        Every message is published ``1 + duplicates`` times; ``order`` is "reversed" (default), "shuffled"
+        (seeded; the seed is in the returned Injection), "as-given" or a list of indexes. ``headers`` may be
+        a function of the message (``lambda m: {"Message-Id": m["eventId"]}``).
+        """
+        return publish_injection(self.backend(backend), topic, list(messages), duplicates=duplicates, order=order,
+                                 seed=seed, headers=headers, **options)
+
+    def consume(self, topic: str, handler: Callable[[Delivery], Any], *, backend: str | None = None,
+                faults: FaultPlan = (), max_deliver: int = DEFAULT_MAX_DELIVER,
+                redeliver_after: float = DEFAULT_REDELIVER_AFTER, decoder: Decoder = decode_payload,
+                **options: Any) -> FaultyConsumer:
+        """A test consumer running ``handler(delivery)`` for every message on ``topic``, which acknowledges,
+        fails or crashes before acknowledging as ``faults`` plans, so the broker redelivers.
+
+        Backends: "jetstream" (``stream=``), "rabbitmq" (``queue=`` or ``exchange=``), "redis-stream"
+        (``group=``). ``faults``: a list of "ack" / "fail-before-ack" / "crash-before-ack", one per delivery
+        in the order they arrive (then "ack"), or a function of the Delivery. Wait with
+        ``consumer.wait_acked(n)``; ``consumer.deliveries`` says what happened to each delivery.
+        """
+        name = self._backend_name(backend)
+        kind = BACKENDS.get(name)
+        if kind is None or kind.consume is None:
+            hint = kind.no_consumer_hint if kind is not None and kind.no_consumer_hint else "no test consumer for it"
+            raise EventsUsageError(f"events.consume({topic!r}, backend={name!r}): {hint}.")
+        be = self.backend(name)
+        consumer = kind.consume(be.url, topic, handler, faults=faults, max_deliver=max_deliver,
+                                redeliver_after=redeliver_after, decoder=decoder,
+                                diagnose=getattr(be, "diagnose", None), **options)
+        self._consumers.append(consumer)
+        return consumer
 
     def name(self, base: str, sep: str = ".") -> str:
         """A topic/queue/stream name unique to this xdist worker and this test (see events.names)."""
         return names.scoped_name(base, worker=self.worker, nodeid=self.nodeid, sep=sep)
 
     def close(self) -> None:
-        """Unsubscribe everything and close every broker connection."""
+        """Stop the test consumers, unsubscribe everything and close every broker connection."""
+        consumers, self._consumers = self._consumers, []
         backends, self._backends = self._backends, {}
         self._captures.clear()
         errors: list[BaseException] = []
+        for consumer in consumers:
+            try:
+                consumer.close()
+            except Exception as exc:
+                errors.append(exc)
         for be in backends.values():
             try:
                 be.close()

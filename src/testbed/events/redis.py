@@ -179,15 +179,22 @@ class _StreamReader(_Reader):
             self.conn.close()
 
     def _deliver(self, name: str, entry_id: str, fields: Mapping[bytes, bytes]) -> None:
-        decoded = {k.decode(): v for k, v in fields.items()}
-        headers: dict[str, Any] = {"id": entry_id}
-        if "data" in decoded:
-            raw = decoded.pop("data")
-            headers.update({k: v.decode(errors="replace") for k, v in decoded.items()})
-        else:
-            raw = json.dumps({k: v.decode(errors="replace") for k, v in decoded.items()}).encode()
+        raw, headers = stream_entry(entry_id, fields)
         self.capture.deliver(name, raw, headers)
 
     def _wake(self) -> None:
         self.backend._client.xadd(self.control, {"stop": "1"})
         self.backend._client.delete(self.control)
+
+
+def stream_entry(entry_id: str, fields: Mapping[bytes, bytes]) -> tuple[bytes, dict[str, Any]]:
+    """A stream entry as (payload bytes, headers): field ``data`` is the payload and the other fields are headers;
+    an entry without ``data`` is its fields as a JSON object. Headers include the entry ``id``."""
+    decoded = {k.decode(): v for k, v in fields.items()}
+    headers: dict[str, Any] = {"id": entry_id}
+    if "data" in decoded:
+        raw = decoded.pop("data")
+        headers.update({k: v.decode(errors="replace") for k, v in decoded.items()})
+    else:
+        raw = json.dumps({k: v.decode(errors="replace") for k, v in decoded.items()}).encode()
+    return raw, headers

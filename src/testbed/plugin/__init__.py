@@ -7,6 +7,7 @@ hand-off and one terminal summary. Everything here calls testbed's library layer
 - fixtures by family: ``services`` (every engine's server, URL and client fixtures, derived from the
   registry), ``sql`` (PostgreSQL and MariaDB/MySQL databases and isolation), ``http`` (stubs),
   ``events`` (broker capture).
+- ``faults``: what a test that ran out of pool connections held, and where (pool pressure).
 - ``summary``: the "testbed services" section at the end of the run.
 """
 
@@ -23,5 +24,6 @@ pytest_plugins = [
     "testbed.plugin.django",
     "testbed.plugin.http",
     "testbed.plugin.events",
+    "testbed.plugin.faults",
     "testbed.plugin.summary",
 ]

@@ -31,7 +31,12 @@ def _diagnose(server: Any) -> Callable[[], str]:
 
 @pytest.fixture
 def events(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """Capture broker messages: ``events.listen(topic)`` before the action, ``events.expect(topic, ...)`` after."""
+    """Capture broker messages: ``events.listen(topic)`` before the action, ``events.expect(topic, ...)`` after.
+
+    Also ``events.consume(topic, handler, faults=[...])`` (a test consumer that fails or crashes before
+    acknowledging, so the broker redelivers), ``events.inject(topic, messages)`` (duplicates, out of order)
+    and ``events.publish`` / ``await events.publish_async``.
+    """
     from testbed import engines
     from testbed.events import EventRecorder
     from testbed.events.backend import BACKENDS
