@@ -14,7 +14,9 @@ registry; no other module lists engine names. Engine modules are imported only w
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
+import os
+import sys
+from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -23,28 +25,80 @@ from testbed.errors import ConfigError
 if TYPE_CHECKING:
     from testbed.engines.base import Engine
 
+
+@dataclass(frozen=True)
+class Entry:
+    """What the plugin needs of an engine before any test asks for it: where it lives and the names of
+    its fixtures. Built-in entries are declared here so that a run in which no test uses a server never
+    imports an engine module (a unit test checks they agree with the engines' own attributes); a
+    third-party engine's entry is read from its engine, which is imported for it."""
+
+    target: str  # "module:ATTRIBUTE"
+    label: str
+    url_fixture: str | None = None
+    client_fixture: str | None = None
+    plugin: str | None = None
+    programs: tuple[str, ...] = ()  # what its servers run (the unit-stage guard refuses to spawn them)
+
+
 BUILT_IN = {
-    "postgres": "testbed.engines.postgres:ENGINE",
-    "mysql": "testbed.engines.mysql:ENGINE",
-    "redis": "testbed.engines.redis:ENGINE",
-    "nats": "testbed.engines.nats:ENGINE",
-    "rabbitmq": "testbed.engines.rabbitmq:ENGINE",
-    "s3": "testbed.engines.s3:ENGINE",
+    "postgres": Entry("testbed.engines.postgres:ENGINE", "PostgreSQL", plugin="testbed.plugin.sql",
+                      programs=("postgres", "postmaster", "initdb", "pg_ctl")),
+    "mysql": Entry("testbed.engines.mysql:ENGINE", "MariaDB/MySQL", plugin="testbed.plugin.sql",
+                   programs=("mariadbd", "mysqld", "mariadb-install-db", "mysql_install_db")),
+    "redis": Entry("testbed.engines.redis:ENGINE", "Redis", "redis_url", "redis", programs=("redis-server",)),
+    "nats": Entry("testbed.engines.nats:ENGINE", "NATS", "nats_url", "nats", programs=("nats-server",)),
+    "rabbitmq": Entry("testbed.engines.rabbitmq:ENGINE", "RabbitMQ", "rabbitmq_url", "rabbitmq_connection",
+                      programs=("rabbitmq-server", "epmd", "beam.smp")),
+    "s3": Entry("testbed.engines.s3:ENGINE", "S3 (moto)", "s3_url", "s3", programs=("moto_server",)),
 }
 ENTRY_POINT_GROUP = "testbed.engines"
 
 
+def _declares_engines() -> bool:
+    """Whether any installed distribution declares the entry point group, by reading the entry_points.txt
+    files on sys.path as text: a few file reads instead of importlib.metadata's parse of every
+    distribution, which costs tens of milliseconds on every pytest start."""
+    header = f"[{ENTRY_POINT_GROUP}]"
+    for folder in sys.path:
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith((".dist-info", ".egg-info")):
+                try:
+                    with open(os.path.join(folder or ".", name, "entry_points.txt"), encoding="utf-8") as f:
+                        if header in f.read():
+                            return True
+                except OSError:
+                    continue
+    return False
+
+
 @cache
 def _targets() -> dict[str, str]:
-    found = dict(BUILT_IN)
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(ep.name, ep.value)  # a built-in name cannot be taken over
+    found = {name: entry.target for name, entry in BUILT_IN.items()}
+    if _declares_engines():
+        import importlib.metadata
+
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            found.setdefault(ep.name, ep.value)  # a built-in name cannot be taken over
     return found
 
 
 def names() -> tuple[str, ...]:
     """Every engine's name, built-in ones first."""
     return tuple(_targets())
+
+
+def entry(name: str) -> Entry:
+    """The engine's registry entry, without importing a built-in engine's module."""
+    if name in BUILT_IN:
+        return BUILT_IN[name]
+    engine = get(name)
+    return Entry(_targets()[name], engine.label, engine.url_fixture, engine.client_fixture, engine.plugin,
+                 tuple(engine.programs))
 
 
 @cache

@@ -57,7 +57,7 @@ OTHER_SERVER_PROGRAMS = frozenset({"pg_ctlcluster", "mysqld_safe", "mariadbd-saf
 
 
 class _ServerPrograms:
-    """The registry's programs, read on first use (a unit run that spawns nothing never imports engines)."""
+    """The registry's programs, read on first use (from its entries: no engine module is imported)."""
 
     _names: frozenset[str] | None = None
 
@@ -66,8 +66,8 @@ class _ServerPrograms:
             from testbed import engines
 
             found = set(OTHER_SERVER_PROGRAMS)
-            for engine in engines.all_engines():
-                found.update(engine.programs)
+            for engine in engines.names():  # built-in entries: no engine module is imported
+                found.update(engines.entry(engine).programs)
             self._names = frozenset(found)
         return name in self._names
 

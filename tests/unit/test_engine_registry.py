@@ -1,0 +1,36 @@
+"""The registry's built-in entries (read before any engine module is imported) agree with the engines."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from testbed import engines
+
+
+@pytest.mark.parametrize("name", list(engines.BUILT_IN))
+def test_a_built_in_entry_describes_its_engine(name: str) -> None:
+    entry, engine = engines.BUILT_IN[name], engines.get(name)
+    assert engine.name == name
+    assert (entry.label, entry.url_fixture, entry.client_fixture, entry.plugin, entry.programs) == (
+        engine.label, engine.url_fixture, engine.client_fixture, engine.plugin, engine.programs)
+
+
+def test_loading_the_plugin_imports_no_engine_and_no_driver(tmp_path: object) -> None:
+    # What a unit-only run pays for having testbed installed: no engine module, no runner, no driver.
+    code = (
+        "import sys, pytest\n"
+        "pytest.main(['-q', '-p', 'no:cacheprovider', '-p', 'testbed.plugin', '-p', 'testbed.hygiene.plugin',"
+        " '--collect-only', '-p', 'no:randomly'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('testbed.engines.', 'testbed.runners', 'psycopg',"
+        " 'sqlalchemy', 'redis', 'pymysql'))))\n"
+    )
+    (tmp_path / "pyproject.toml").write_text(  # type: ignore[operator]
+        '[tool.testbed.postgres]\nmigrations = "migrations"\n[tool.testbed.redis]\nversion = "7"\n')
+    (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")  # type: ignore[operator]
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
