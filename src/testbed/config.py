@@ -394,19 +394,23 @@ def find_pyproject(start: Path) -> Path | None:
     return None
 
 
-def load_settings(start: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read [tool.testbed] from the nearest pyproject.toml (if any) and overlay TESTBED_* env vars."""
+def read_table(start: Path | None = None) -> tuple[Path, Mapping[str, Any]]:
+    """The project root and the raw [tool.testbed] table of the nearest pyproject.toml ({} when none)."""
     start = (start or Path.cwd()).resolve()
     pyproject = find_pyproject(start)
-    table: Mapping[str, Any] = {}
-    root = start
-    if pyproject is not None:
-        root = pyproject.parent
-        try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{pyproject} is not valid TOML: {exc}") from exc
-        table = data.get("tool", {}).get("testbed", {})
+    if pyproject is None:
+        return start, {}
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{pyproject} is not valid TOML: {exc}") from exc
+    table = data.get("tool", {}).get("testbed", {})
+    return pyproject.parent, table if isinstance(table, Mapping) else {}
+
+
+def load_settings(start: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read [tool.testbed] from the nearest pyproject.toml (if any) and overlay TESTBED_* env vars."""
+    root, table = read_table(start)
     settings = parse_settings(table, root)
     return apply_env(settings, os.environ if environ is None else environ)
 

@@ -13,7 +13,10 @@ hand-off and one terminal summary. Everything here calls testbed's library layer
 
 from __future__ import annotations
 
-pytest_plugins = [
+import sys
+from typing import Any
+
+PARTS = (
     "testbed.plugin.options",
     "testbed.plugin.session",
     "testbed.plugin.xdist",
@@ -26,4 +29,15 @@ pytest_plugins = [
     "testbed.plugin.events",
     "testbed.plugin.faults",
     "testbed.plugin.summary",
-]
+)
+
+
+def pytest_plugin_registered(plugin: object, manager: Any) -> None:
+    # The parts are registered here rather than listed in ``pytest_plugins``: pytest looks each name listed
+    # there up among every installed distribution's entry points first, a scan of all their metadata per
+    # name (a dozen names cost more than the rest of the plugin's start).
+    if plugin is sys.modules[__name__]:
+        for name in PARTS:
+            if not manager.has_plugin(name):
+                manager.import_plugin(name)
+

@@ -139,7 +139,19 @@ def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Pa
         raise pytest.UsageError(str(exc)) from None
 
 
+def _declared(config: pytest.Config) -> bool:
+    """Whether the project has a [tool.testbed.env] table: a TOML read, not the settings' validation (which
+    imports the configured engines), so a project without one pays nothing here."""
+    from pathlib import Path
+
+    from testbed.config import read_table
+
+    return "env" in read_table(Path(str(config.rootpath)))[1]
+
+
 def _hand_off(early_config: pytest.Config) -> None:
+    if not _declared(early_config):
+        return
     table = settings(early_config).tables.get("env")
     if not table:
         return
@@ -185,7 +197,7 @@ def _start_and_view(config: pytest.Config, needed: list[str]) -> dict[str, dict[
 def pytest_configure(config: pytest.Config) -> None:
     # Each process that runs tests creates its databases now: an app configured by the hand-off may connect
     # before any testbed fixture runs.
-    table = settings(config).tables.get("env")
+    table = settings(config).tables.get("env") if _declared(config) else None
     if not table or (os.environ.get("PYTEST_XDIST_WORKER") is None and planned_workers(config) != (None,)):
         return
     from testbed import engines

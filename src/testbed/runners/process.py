@@ -9,7 +9,6 @@ its folders.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import signal
 import subprocess
@@ -23,7 +22,9 @@ from testbed.runners.reaper import current_record
 from testbed.runners.users import RunAs
 
 _PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The C library's symbols are already in the process: no ctypes.util.find_library, which runs ldconfig in a
+# subprocess at import (slow, and a process start a unit-stage guard would have to inspect).
+_libc = ctypes.CDLL(None, use_errno=True)
 _prctl = _libc.prctl
 
 
