@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean wiremock
 
+# Python keeps the bytecode it compiles (__pycache__, ignored by git) even where the environment turned that
+# off: without it every pytest process, and every pytester run inside the suite, compiles testbed again.
+unexport PYTHONDONTWRITEBYTECODE
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip

@@ -178,8 +178,9 @@ def main() -> int:
     import testbed
 
     work = Path(tempfile.mkdtemp(prefix="testbed-bench-django-"))
-    env = {**os.environ, "TESTBED_CACHE_DIR": str(work / "cache"), "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("PYTEST_XDIST_WORKER", None)
+    # Bytecode is written (as on a developer's machine), for both sides alike.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTEST_XDIST_WORKER")}
+    env["TESTBED_CACHE_DIR"] = str(work / "cache")
     try:
         with testbed.postgres(root=work) as pg:  # the peer's server: same binary, tmpfs, TCP with a password
             e = pg.endpoint
