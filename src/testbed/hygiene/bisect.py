@@ -158,7 +158,7 @@ def _warm_services(root: Path, stack: ExitStack, say: Callable[[str], None]) -> 
     say("starting PostgreSQL once for every replay ...")
     server = start_postgres(pg, settings.root)
     stack.callback(server.stop)
-    return {"TESTBED_POSTGRES_RUNNER": "existing", "TESTBED_POSTGRES_URL": server.endpoint().url("postgres")}
+    return {"TESTBED_POSTGRES_RUNNER": "existing", "TESTBED_POSTGRES_URL": server.endpoint().database_url("postgres")}
 
 
 def bisect(

@@ -360,6 +360,11 @@ class MysqlWorkerDatabase:
         self._exec(f"DELETE FROM `{ADMIN_DB}`.owned WHERE name = %s", (name,))
 
     def _kill_connections_to(self, name: str) -> None:
+        if name == self.dbname and self._test_conn is not None:
+            # Our own rollback connection, idle between tests, goes too (the worker database is being
+            # rebuilt): closed here, so the next rollback test opens a new one instead of finding it dead.
+            self._test_conn.close_for_real()
+            self._test_conn = None
         me = self.admin().thread_id()
         for (cid,) in self._exec(
             "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> %s", (name, me)

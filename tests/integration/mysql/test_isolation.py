@@ -117,6 +117,19 @@ def test_truncate_notices_truncate_and_ddl_by_the_code_under_test(worker: MysqlW
         assert cur.fetchall() == ()
 
 
+def test_a_rollback_test_after_the_worker_database_was_rebuilt_works(worker: MysqlWorkerDatabase) -> None:
+    # The rebuild ends every connection to the worker database, the idle rollback connection among them:
+    # the next rollback test must not find it dead ("MySQL server has gone away" under random order).
+    with worker.isolated("before", "rollback") as ctx, ctx.connection.cursor() as cur:
+        cur.execute("SELECT 1")
+    with pytest.raises(IsolationError), worker.isolated("ddl", "truncate") as ctx, ctx.connection.cursor() as cur:
+        cur.execute("ALTER TABLE customers ADD COLUMN nickname VARCHAR(20)")
+    with worker.isolated("after", "rollback") as ctx, ctx.connection.cursor() as cur:
+        cur.execute("INSERT INTO customers (name) VALUES ('after the rebuild')")
+        assert count(ctx.connection, "customers") == 1
+    assert committed_count(worker, "customers") == 0
+
+
 def test_clone_gives_a_fresh_database_and_drops_it(worker: MysqlWorkerDatabase) -> None:
     with worker.isolated("t", "clone") as ctx:
         assert ctx.dbname != worker.dbname and ctx.url.endswith("/" + ctx.dbname)
