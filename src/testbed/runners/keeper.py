@@ -144,8 +144,11 @@ def _start_keeper(folder: Path, key: str, engine: str, settings: Any, content_ke
             if lease is not None:
                 return lease
         time.sleep(0.01)
+    from testbed.runners.process import log_tail
+
     raise ServerStartError(f"the keeper of a reusable {engine} server did not come up within {startup_timeout:.0f} s; "
-                           f"its log: {log}. Run with --testbed-no-reuse to start servers per run.", boundary=engine)
+                           f"its log ({log}) ends:\n{log_tail(log)}\nRun with --testbed-no-reuse to start servers "
+                           "per run.", boundary=engine)
 
 
 def _pythonpath() -> str:
@@ -190,12 +193,12 @@ class Keeper:
     def run(self) -> None:
         from testbed import engines
 
-        engine = engines.get(str(self.request["engine"]))
-        settings = engine.settings_class(**_settings_fields(engine.settings_class, self.request["settings"]))
         signal.signal(signal.SIGTERM, lambda *_: self._stop())
         try:
+            engine = engines.get(str(self.request["engine"]))
+            settings = engine.settings_class(**_settings_fields(engine.settings_class, self.request["settings"]))
             running = engine.keep(settings, str(self.request["content_key"]))
-        except TestbedError as exc:
+        except TestbedError as exc:  # reported to the waiting run at once, not after its start-up timeout
             self._write_record({"error": to_wire(exc)})
             return
         except Exception as exc:

@@ -21,10 +21,11 @@ TESTS = '''
 import psycopg, redis, httpx, os
 import app
 
-def test_database_is_this_workers(postgres, db):
+def test_database_is_this_workers(postgres, db, request):
     assert app.DATABASE_URL.startswith("postgresql+psycopg://")
     assert app.DATABASE_URL.replace("+psycopg", "") == postgres.url
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    # (not PYTEST_XDIST_WORKER: a run inside an xdist worker of testbed's own suite inherits it)
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
     assert app.DATABASE_URL.endswith("/testbed_" + worker)
     with psycopg.connect(postgres.url) as conn:
         assert conn.execute("select count(*) from items").fetchone() == (0,)
