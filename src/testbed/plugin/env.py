@@ -149,9 +149,21 @@ def _declared(config: pytest.Config) -> bool:
     return "env" in read_table(Path(str(config.rootpath)))[1]
 
 
+def _configured(config: pytest.Config) -> bool:
+    """Whether the project has a [tool.testbed] table at all (a TOML read)."""
+    from pathlib import Path
+
+    from testbed.config import read_table
+
+    return bool(read_table(Path(str(config.rootpath)))[1])
+
+
 def _hand_off(early_config: pytest.Config) -> None:
-    if not _declared(early_config):
+    if not _configured(early_config):
         return
+    # Validated before any test, whether or not a selected test needs a server: a typo in [tool.testbed] is
+    # a usage error now, not a setup error of the first database test (this imports the configured engines'
+    # modules, a few milliseconds each; a project without the table pays nothing).
     table = settings(early_config).tables.get("env")
     if not table:
         return
