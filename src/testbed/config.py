@@ -63,7 +63,7 @@ class ServiceSettings:
                 from testbed import engines
 
                 if engine in engines.names():
-                    target: type[ServiceSettings] = engines.get(engine).settings_class
+                    target: type[ServiceSettings] = engines.settings_class(engine)
                     return object.__new__(target)
         return object.__new__(cls)
 
@@ -115,7 +115,7 @@ class Settings:
         found = self.engines.get(engine)
         if found is not None:
             return found
-        return engines.get(engine).settings_class(engine=engine, data_dir=self.data_dir)
+        return engines.settings_class(engine)(engine=engine, data_dir=self.data_dir)
 
     def reuse_servers(self, environ: Mapping[str, str] | None = None) -> bool:
         """Whether runs keep and adopt servers (reuse): configured, else on unless CI is set."""
@@ -196,7 +196,7 @@ def check_value(f: dataclasses.Field[Any], value: Any, key: str, *, root: Path |
 def _check_runner(value: str, key: str, engine: str) -> str:
     from testbed import engines
 
-    available = engines.get(engine).runners if engine else ("local", "existing")
+    available = engines.entry(engine).runners if engine else ("local", "existing")
     if value == "docker":
         raise ConfigError(
             f"{key} = 'docker' is not available yet: testbed runs servers as local processes ('local') or uses "
@@ -269,7 +269,7 @@ def parse_service(engine: str, table: Mapping[str, Any], *, default_data_dir: st
     from testbed import engines
 
     where = f"[tool.testbed.{engine}]"
-    settings: ServiceSettings = parse_table(engines.get(engine).settings_class, table, where, root=root,
+    settings: ServiceSettings = parse_table(engines.settings_class(engine), table, where, root=root,
                                             fixed={"engine": engine, "data_dir": default_data_dir})
     if settings.runner == "existing" and not settings.url:
         raise ConfigError(f"{where} runner = 'existing' needs url = '...' (the server to use).")

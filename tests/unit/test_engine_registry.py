@@ -15,18 +15,20 @@ from testbed import engines
 def test_a_built_in_entry_describes_its_engine(name: str) -> None:
     entry, engine = engines.BUILT_IN[name], engines.get(name)
     assert engine.name == name
-    assert (entry.label, entry.url_fixture, entry.client_fixture, entry.plugin, entry.programs) == (
-        engine.label, engine.url_fixture, engine.client_fixture, engine.plugin, engine.programs)
+    assert (entry.label, entry.url_fixture, entry.client_fixture, entry.plugin, entry.programs, entry.runners) == (
+        engine.label, engine.url_fixture, engine.client_fixture, engine.plugin, engine.programs, engine.runners)
+    assert engines.settings_class(name) is engine.settings_class
 
 
 def test_loading_the_plugin_imports_no_engine_and_no_driver(tmp_path: object) -> None:
-    # What a unit-only run pays for having testbed installed: no engine module, no runner, no driver.
+    # What a unit-only run pays for having testbed installed: no engine module, no runner, no driver; the
+    # configured tables are validated all the same (the settings classes live apart from the engines).
     code = (
         "import sys, pytest\n"
         "pytest.main(['-q', '-p', 'no:cacheprovider', '-p', 'testbed.plugin', '-p', 'testbed.hygiene.plugin',"
         " '--collect-only', '-p', 'no:randomly'])\n"
         "print(sorted(m for m in sys.modules if m.startswith(('testbed.engines.', 'testbed.runners', 'psycopg',"
-        " 'sqlalchemy', 'redis', 'pymysql'))))\n"
+        " 'sqlalchemy', 'redis', 'pymysql')) and m != 'testbed.engines.settings'))\n"
     )
     (tmp_path / "pyproject.toml").write_text(  # type: ignore[operator]
         '[tool.testbed.postgres]\nmigrations = "migrations"\n[tool.testbed.redis]\nversion = "7"\n')

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from testbed.errors import ConfigError
 
 if TYPE_CHECKING:
+    from testbed.config import ServiceSettings
     from testbed.engines.base import Engine
 
 
@@ -39,18 +40,24 @@ class Entry:
     client_fixture: str | None = None
     plugin: str | None = None
     programs: tuple[str, ...] = ()  # what its servers run (the unit-stage guard refuses to spawn them)
+    settings: str = "testbed.config:ServiceSettings"  # its settings class, "module:Class" in a light module
+    runners: tuple[str, ...] = ("local", "existing")
 
 
 BUILT_IN = {
     "postgres": Entry("testbed.engines.postgres:ENGINE", "PostgreSQL", plugin="testbed.plugin.sql",
-                      programs=("postgres", "postmaster", "initdb", "pg_ctl")),
+                      programs=("postgres", "postmaster", "initdb", "pg_ctl"),
+                      settings="testbed.engines.settings:PostgresSettings"),
     "mysql": Entry("testbed.engines.mysql:ENGINE", "MariaDB/MySQL", plugin="testbed.plugin.sql",
-                   programs=("mariadbd", "mysqld", "mariadb-install-db", "mysql_install_db")),
+                   programs=("mariadbd", "mysqld", "mariadb-install-db", "mysql_install_db"),
+                   settings="testbed.engines.settings:MysqlSettings"),
     "redis": Entry("testbed.engines.redis:ENGINE", "Redis", "redis_url", "redis", programs=("redis-server",)),
-    "nats": Entry("testbed.engines.nats:ENGINE", "NATS", "nats_url", "nats", programs=("nats-server",)),
+    "nats": Entry("testbed.engines.nats:ENGINE", "NATS", "nats_url", "nats", programs=("nats-server",),
+                  settings="testbed.engines.settings:NatsSettings"),
     "rabbitmq": Entry("testbed.engines.rabbitmq:ENGINE", "RabbitMQ", "rabbitmq_url", "rabbitmq_connection",
                       programs=("rabbitmq-server", "epmd", "beam.smp")),
-    "s3": Entry("testbed.engines.s3:ENGINE", "S3 (moto)", "s3_url", "s3", programs=("moto_server",)),
+    "s3": Entry("testbed.engines.s3:ENGINE", "S3 (moto)", "s3_url", "s3", programs=("moto_server",),
+                settings="testbed.engines.settings:S3Settings"),
 }
 ENTRY_POINT_GROUP = "testbed.engines"
 
@@ -97,8 +104,18 @@ def entry(name: str) -> Entry:
     if name in BUILT_IN:
         return BUILT_IN[name]
     engine = get(name)
+    cls = engine.settings_class
     return Entry(_targets()[name], engine.label, engine.url_fixture, engine.client_fixture, engine.plugin,
-                 tuple(engine.programs))
+                 tuple(engine.programs), f"{cls.__module__}:{cls.__qualname__}", tuple(engine.runners))
+
+
+def settings_class(name: str) -> type[ServiceSettings]:
+    """The class of engine ``name``'s settings: a built-in engine's without importing the engine."""
+    if name not in BUILT_IN:
+        return get(name).settings_class
+    module_name, _, attr = BUILT_IN[name].settings.partition(":")
+    cls: type[ServiceSettings] = getattr(importlib.import_module(module_name), attr)
+    return cls
 
 
 @cache

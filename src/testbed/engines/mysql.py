@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from testbed.config import ServiceSettings, SqlSettings
 from testbed.engines.base import Endpoint, Running, SqlEngine
+from testbed.engines.settings import MysqlSettings as MysqlSettings  # where it was defined before
 from testbed.errors import (
     BinaryNotFoundError,
     ConfigError,
@@ -49,9 +50,6 @@ if TYPE_CHECKING:
     import pymysql.connections
 
 
-@dataclass(frozen=True)
-class MysqlSettings(SqlSettings):
-    """[tool.testbed.mysql]: the common keys and the SQL ones (migrations, isolation, ...)."""
 
 
 SUPERUSER = "root"

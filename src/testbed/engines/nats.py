@@ -22,21 +22,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
-from testbed.config import ServiceSettings, setting
+from testbed.config import ServiceSettings
 from testbed.engines.base import Endpoint, Engine, Running
+from testbed.engines.settings import NatsSettings as NatsSettings  # where it was defined before
 from testbed.errors import ConfigError, ServerStartError, TestbedError, VersionMismatchError
 from testbed.runners import binaries, discovery
 from testbed.runners.binaries import Candidate
 from testbed.runners.managed import ManagedServer
 from testbed.runners.ports import LOOPBACK
 from testbed.runners.users import chown_tree
-
-
-@dataclass(frozen=True)
-class NatsSettings(ServiceSettings):
-    """[tool.testbed.nats]: the common keys plus JetStream."""
-
-    jetstream: bool = setting(True, kind="bool", doc="enable JetStream (streams, KV) on the server")
 
 
 def _nats_version(path: str) -> str:

@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from testbed.config import ServiceSettings, SqlSettings, setting
+from testbed.config import ServiceSettings, SqlSettings
 from testbed.engines.base import Endpoint, Running, SqlEngine
+from testbed.engines.settings import PostgresSettings as PostgresSettings  # where it was defined before
 from testbed.errors import (
     BinaryNotFoundError,
     ConfigError,
@@ -43,12 +44,6 @@ if TYPE_CHECKING:
     import psycopg
 
 
-@dataclass(frozen=True)
-class PostgresSettings(SqlSettings):
-    """[tool.testbed.postgres]: the common keys, the SQL ones (migrations, isolation, ...), the async driver."""
-
-    async_driver: str = setting("psycopg", kind="choice", choices=("psycopg", "asyncpg"),
-                                doc="the driver of the async_db_session fixture")
 
 
 SUPERUSER = "postgres"

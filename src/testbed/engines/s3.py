@@ -22,24 +22,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from testbed.config import ServiceSettings, setting
+from testbed.config import ServiceSettings
 from testbed.engines.base import Endpoint, Engine, Running
+from testbed.engines.settings import S3Settings as S3Settings  # where it was defined before
 from testbed.errors import ConfigError, GuardError, ServerStartError
 from testbed.runners import binaries, discovery
 from testbed.runners.binaries import Candidate
 from testbed.runners.managed import ManagedServer
 from testbed.runners.ports import LOOPBACK
 from testbed.runners.users import readable_by
-
-
-@dataclass(frozen=True)
-class S3Settings(ServiceSettings):
-    """[tool.testbed.s3]: the common keys, the region, and credentials and a bucket prefix for an existing S3."""
-
-    region: str = setting("us-east-1", kind="str", doc="the region clients are given")
-    access_key: str | None = setting(None, kind="str", doc="runner = 'existing': the access key id")
-    secret_key: str | None = setting(None, kind="str", doc="runner = 'existing': the secret access key")
-    bucket_prefix: str = setting("testbed-", kind="str", doc="runner = 'existing': buckets testbed may delete")
 
 
 def _moto_version(path: str) -> str:

@@ -85,6 +85,15 @@ def test_typo_in_config_names_valid_keys(pytester: pytest.Pytester) -> None:
     )
 
 
+def test_typo_in_config_is_an_error_even_when_no_test_needs_a_server(pytester: pytest.Pytester) -> None:
+    pytester.makepyprojecttoml('[tool.testbed.nats]\njetstrem = false\n')
+    pytester.makepyfile("def test_unit():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: *unknown key 'jetstrem' in [[]tool.testbed.nats[]]. Did you mean 'jetstream'?*"])
+
+
 def test_server_dying_mid_run_fails_next_test_with_log_tail(project: pytest.Pytester) -> None:
     project.makepyfile(
         """
