@@ -56,7 +56,7 @@ def test_interrupted_run_leaves_no_server_and_no_folder(project: pytest.Pytester
     start = process_start_time(pid)
     assert run_dir.exists()
     proc.send_signal(sig)
-    proc.wait(30)
+    proc.wait(120)
     assert _wait_gone(pid, start), "postgres outlived the interrupted session"
     assert not run_dir.exists(), "the server's folder was left behind"
 
@@ -65,7 +65,7 @@ def test_sigkilled_run_is_cleaned_by_the_next(project: pytest.Pytester) -> None:
     proc, pid, run_dir = _start_hanging_run(project)
     start = process_start_time(pid)
     proc.kill()
-    proc.wait(30)
+    proc.wait(120)
     # The parent-death signal stops the postmaster even though no finalizer ran...
     assert _wait_gone(pid, start), "postgres outlived its SIGKILLed owner"
     assert run_dir.exists(), "nothing to clean: the test would prove nothing"
