@@ -28,7 +28,10 @@ def test_x(db, postgres):
 @pytest.fixture
 def kept(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.Pytester]:
     monkeypatch.setenv("TESTBED_REUSE", "1")
-    monkeypatch.setenv("TESTBED_RUNS_DIR", str(tmp_path / "runs"))  # these keepers only
+    # these keepers only, in a folder deep enough that a socket path in it exceeds sun_path's 107 bytes (as
+    # pytest's tmp_path did on CI once its basetemp counter reached three digits)
+    (tmp_path / ("deep-" * 12)).mkdir()
+    monkeypatch.setenv("TESTBED_RUNS_DIR", str(tmp_path / ("deep-" * 12) / "runs"))
     monkeypatch.delenv("CI", raising=False)
     (pytester.path / "migrations").mkdir()
     (pytester.path / "migrations" / "001.sql").write_text("CREATE TABLE items (id serial, name text);\n")

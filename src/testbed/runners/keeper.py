@@ -14,6 +14,7 @@ and start time) is alive and answers the token written in it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fcntl
 import hashlib
@@ -26,7 +27,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,21 @@ class Lease:
             pass
 
 
+@contextlib.contextmanager
+def _reachable(path: str) -> Iterator[str]:
+    """A name for unix socket ``path`` that fits in sun_path (107 bytes): the path itself when short, else
+    the socket's name under /proc/self/fd/N of its folder, open meanwhile (a deep TESTBED_RUNS_DIR, or a
+    pytest tmp_path, would otherwise fail every bind and connect with "AF_UNIX path too long")."""
+    if len(os.fsencode(path)) < 100:
+        yield path
+        return
+    fd = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{os.path.basename(path)}"
+    finally:
+        os.close(fd)
+
+
 def _read_record(path: Path) -> dict[str, Any] | None:
     try:
         data: dict[str, Any] = json.loads(path.read_text())
@@ -86,7 +102,8 @@ def _lease(record: Mapping[str, Any], timeout: float = 10.0) -> Lease | None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
-        sock.connect(str(record["socket"]))
+        with _reachable(str(record["socket"])) as name:
+            sock.connect(name)
         sock.sendall(json.dumps({"op": "lease", "token": record["token"]}).encode() + b"\n")
         answer = json.loads(sock.makefile("rb").readline() or b"{}")
         sock.settimeout(None)
@@ -205,12 +222,21 @@ class Keeper:
             self._write_record({"error": to_wire(ServerStartError(f"{type(exc).__name__}: {exc}",
                                                                   boundary=str(self.request["engine"])))})
             return
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             self.endpoint = running.endpoint().to_dict()
-            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             Path(str(self.request["socket"])).unlink(missing_ok=True)
-            listener.bind(str(self.request["socket"]))
+            with _reachable(str(self.request["socket"])) as name:
+                listener.bind(name)
             listener.listen(64)
+        except Exception as exc:  # the waiting run hears why at once, not after its start-up timeout
+            listener.close()
+            running.stop()
+            self._write_record({"error": to_wire(ServerStartError(
+                f"the keeper could not listen on {self.request['socket']}: {type(exc).__name__}: {exc}",
+                boundary=str(self.request["engine"])))})
+            return
+        try:
             threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
             # What the server really holds: the run's migrated template, or "empty" when it was not cached.
             self._write_record({"endpoint": self.endpoint, "content_key": getattr(running, "content_key", "empty")})
