@@ -118,10 +118,11 @@ class Settings:
         return engines.settings_class(engine)(engine=engine, data_dir=self.data_dir)
 
     def reuse_servers(self, environ: Mapping[str, str] | None = None) -> bool:
-        """Whether runs keep and adopt servers (reuse): configured, else on unless CI is set."""
-        if self.reuse is not None:
-            return self.reuse
-        return not (environ if environ is not None else os.environ).get("CI")
+        """Whether runs keep and adopt servers (reuse): never where CI is set (CI runs start fresh, whatever
+        the project's config says), else as configured, else on."""
+        if (environ if environ is not None else os.environ).get("CI"):
+            return False
+        return self.reuse if self.reuse is not None else True
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the project root."""

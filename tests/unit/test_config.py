@@ -142,3 +142,15 @@ def test_legacy_service_settings_build_the_engines_class() -> None:
 
     pg = ServiceSettings(engine="postgres", migrations="m/")
     assert isinstance(pg, SqlSettings) and pg.migrations == "m/"
+
+
+@pytest.mark.parametrize(("table", "environ", "expected"), [
+    ({}, {}, True),  # on by default on a developer's machine
+    ({"reuse": False}, {}, False),
+    ({}, {"CI": "true"}, False),
+    ({"reuse": True}, {"CI": "true"}, False),  # CI runs start fresh whatever the project's config says
+    ({"reuse": True}, {}, True),
+])
+def test_servers_are_kept_between_runs_only_outside_ci(table: dict[str, Any], environ: dict[str, str],
+                                                      expected: bool) -> None:
+    assert parse_settings(table, Path("/p")).reuse_servers(environ) is expected

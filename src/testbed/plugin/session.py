@@ -38,7 +38,8 @@ def worker_id(config: pytest.Config) -> str | None:
 
 
 def reuse_enabled(config: pytest.Config) -> bool:
-    """--testbed-reuse / --testbed-no-reuse, else [tool.testbed] reuse, else on unless CI is set."""
+    """--testbed-reuse / --testbed-no-reuse (an explicit choice, also on CI), else off where CI is set, else
+    [tool.testbed] reuse / TESTBED_REUSE, else on."""
     said = getattr(config.option, "testbed_reuse", None)
     if said is None:
         said = getattr(getattr(config, "known_args_namespace", None), "testbed_reuse", None)
@@ -56,8 +57,11 @@ def start_for_run(config: pytest.Config, name: str,
     if reuse_enabled(config) and engine.reusable and service.runner == "local":
         from testbed.runners.keeper import acquire
 
+        # The binary this run would start is part of the key: a new PostgreSQL on PATH, or a pin changed,
+        # means a server of its own, not the kept one (discovery remembers versions: about a millisecond).
+        chosen = engine.choose_binary(service)
         lease = acquire(name, service, engine.content_key(service, s.root), s.reuse_idle,
-                        max(service.startup_timeout, 60.0))
+                        max(service.startup_timeout, 60.0), binary=f"{chosen.path} {chosen.version}")
         try:
             adopted = engine.adopt(service, s.root, workers, lease.endpoint, str(lease.record.get("content_key")))
         except BaseException:

@@ -44,13 +44,14 @@ def kept_dir() -> Path:
     return private_folder(records_dir() / "kept", "kept servers")
 
 
-def server_key(engine: str, settings: Any) -> str:
-    """Which kept server a run may adopt: same engine, server-shaping settings, user and testbed version."""
+def server_key(engine: str, settings: Any, binary: str = "") -> str:
+    """Which kept server a run may adopt: same engine, binary (the one this run would start: path and
+    version), server-shaping settings, user and testbed version."""
     from testbed import __version__
 
     shaping = {k: v for k, v in sorted(dataclasses.asdict(settings).items()) if k not in PER_RUN_KEYS}
-    ident = json.dumps({"engine": engine, "settings": shaping, "uid": os.geteuid(), "testbed": __version__},
-                       sort_keys=True, default=str)
+    ident = json.dumps({"engine": engine, "settings": shaping, "uid": os.geteuid(), "testbed": __version__,
+                        "binary": binary}, sort_keys=True, default=str)
     return hashlib.sha256(ident.encode()).hexdigest()[:20]
 
 
@@ -116,10 +117,11 @@ def _lease(record: Mapping[str, Any], timeout: float = 10.0) -> Lease | None:
     return Lease(sock, {**record, "endpoint": answer["endpoint"]})
 
 
-def acquire(engine: str, settings: Any, content_key: str, idle: float, startup_timeout: float = 120.0) -> Lease:
-    """Lease the kept server for these settings, starting a keeper for it when none is alive."""
+def acquire(engine: str, settings: Any, content_key: str, idle: float, startup_timeout: float = 120.0,
+            binary: str = "") -> Lease:
+    """Lease the kept server for these settings and binary, starting a keeper for it when none is alive."""
     folder = kept_dir()
-    key = server_key(engine, settings)
+    key = server_key(engine, settings, binary)
     record_path = folder / f"{key}.json"
     with open(folder / f"{key}.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # runs starting together agree: one keeper, one server
