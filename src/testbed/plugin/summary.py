@@ -20,6 +20,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         extra = f"; data on {info['data']}" if info.get("data") else ""
         if info.get("cache"):
             extra += f"; template cache {info['cache']}"
-        terminalreporter.write_line(
-            f"{info['engine']} {info['version']} from {info['binary']} ({info['source']}){extra}"
-        )
+        # describe() of a third-party engine may say less than the built-in ones: print what it says
+        line = " ".join(str(info[k]) for k in ("engine", "version") if info.get(k))
+        if info.get("binary"):
+            line += f" from {info['binary']}" + (f" ({info['source']})" if info.get("source") else "")
+        elif info.get("url"):
+            line += f" at {info['url']}"
+        terminalreporter.write_line(line + extra)
