@@ -250,7 +250,9 @@ class AlembicMigrations:
             f"alembic upgrade head reported success, but the template database testbed handed it {where}, "
             f"not at head ({', '.join(sorted(heads))}): {env_py} connected to another database, probably the "
             "one your application's settings name. Check that database: these migrations may have run "
-            f"there. Make env.py use the URL testbed passes: `url = context.config.get_main_option("
+            "there. If env.py reads the URL from your app's settings, hand them over in [tool.testbed.env] "
+            "(e.g. DATABASE_URL = \"{postgres.sqlalchemy_url}\"): while migrating, those variables name the "
+            "template. Or make env.py use the URL testbed passes: `url = context.config.get_main_option("
             f"\"sqlalchemy.url\")` (or os.environ[\"{URL_ENV}\"], which testbed sets while it migrates) "
             "instead of building one from the app's settings, e.g.\n"
             "    url = os.environ.get(\"TESTBED_DATABASE_URL\") or settings.SQLALCHEMY_DATABASE_URI",
