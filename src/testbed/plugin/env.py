@@ -41,6 +41,20 @@ def _check_services(refs: dict[str, list[tuple[str, str]]]) -> list[str]:
     return sorted(n for n in names if n != "http")
 
 
+def _check_not_django_managed(config: pytest.Config, refs: dict[str, list[tuple[str, str]]]) -> None:
+    """An engine with migrations = "django" cannot be handed over: its template is built by Django's own
+    migrate, so it exists only after Django's settings are read, and those settings are what the variable
+    is for. testbed points settings.DATABASES at its databases itself; a constant satisfies an import."""
+    for var, pairs in refs.items():
+        for engine, _ in pairs:
+            if getattr(settings(config).engines.get(engine), "migrations", None) == "django":
+                raise ConfigError(
+                    f"[tool.testbed.env] {var} names {{{engine}...}}, whose migrations = 'django': its template "
+                    "is built by Django's migrate, after Django's settings are read, so it cannot be handed to "
+                    f"them. testbed points settings.DATABASES at its own databases; if your settings need {var} "
+                    f"to import, give it a constant: {var} = \"postgres://testbed-replaces-this/unused\".")
+
+
 def planned_workers(config: pytest.Config) -> tuple[str | None, ...]:
     """The xdist workers this run will have, known before xdist resolves them (as xdist counts them)."""
     from testbed.engines.base import worker_ids
@@ -123,6 +137,7 @@ def _hand_off(early_config: pytest.Config) -> None:
         return
     refs = templates(table)
     needed = _check_services(refs)
+    _check_not_django_managed(early_config, refs)
     uses_http = any(engine == "http" for pairs in refs.values() for engine, _ in pairs)
     root = str(early_config.rootpath)
     worker = os.environ.get("PYTEST_XDIST_WORKER")

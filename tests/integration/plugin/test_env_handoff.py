@@ -153,3 +153,15 @@ def test_an_env_py_that_imports_the_apps_settings_migrates_the_template(
     pytester.makepyfile(test_app=SETTINGS_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider", *args)
     result.assert_outcomes(passed=1)
+
+
+def test_a_django_managed_database_cannot_be_handed_over_and_the_error_says_what_to_do(
+        pytester: pytest.Pytester) -> None:
+    # Django's settings must import before its migrate can build the template: a cycle, named at once.
+    pytester.makepyprojecttoml('[tool.testbed.postgres]\nmigrations = "django"\n\n'
+                               '[tool.testbed.env]\nDATABASE_URL = "{postgres.url}"\n')
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: *DATABASE_URL names {postgres...}, whose migrations = 'django'*"
+                                 "give it a constant: DATABASE_URL = *"])
