@@ -203,10 +203,15 @@ class SqlEngine(Engine):
 
     def env_view(self, endpoint: Endpoint, worker_id: str | None) -> dict[str, str]:
         """``url`` is the worker's own database (cloned from the migrated template), as the tests see it."""
-        view = super().env_view(endpoint, worker_id)
+        return self.database_view(endpoint, self.worker_database_name(endpoint, worker_id))
+
+    def database_view(self, endpoint: Endpoint, dbname: str) -> dict[str, str]:
+        """The [tool.testbed.env] view of one database on the server (a worker's, or the template while it
+        is migrated)."""
+        view = super().env_view(endpoint, None)
         view["server_url"] = endpoint.url
-        view["database"] = self.worker_database_name(endpoint, worker_id)
-        view["url"] = self.database_url(endpoint, view["database"])
+        view["database"] = dbname
+        view["url"] = self.database_url(endpoint, dbname)
         return view
 
     def worker_database(self, endpoint: Endpoint, worker_id: str, settings: ServiceSettings) -> Any:

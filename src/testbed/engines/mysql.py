@@ -673,8 +673,8 @@ class MysqlEngine(SqlEngine):
 
         return worker_db_name(worker_id or "main")
 
-    def env_view(self, endpoint: Endpoint, worker_id: str | None) -> dict[str, str]:
-        view = super().env_view(endpoint, worker_id)
+    def database_view(self, endpoint: Endpoint, dbname: str) -> dict[str, str]:
+        view = super().database_view(endpoint, dbname)
         view["sqlalchemy_url"] = view["url"].replace("mysql://", "mysql+pymysql://", 1)
         assert isinstance(endpoint, MysqlEndpoint)
         view["user"] = ServerUrl.parse(endpoint.existing_url).user if endpoint.existing_url else SUPERUSER

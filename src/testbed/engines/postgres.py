@@ -487,9 +487,10 @@ def template_builder(settings: SqlSettings, root: Path) -> tuple[str, Callable[[
     def build(server: PostgresServer) -> None:
         conninfo = server.socket_conninfo(TEMPLATE_DB)
         try:
-            run_with_timeout(lambda: source.apply(server.url(TEMPLATE_DB), conninfo),
-                             timeout=settings.migration_timeout, inspect=postgres_inspector(conninfo),
-                             what=source.description)
+            with app_environment(root, server.endpoint(), TEMPLATE_DB):
+                run_with_timeout(lambda: source.apply(server.url(TEMPLATE_DB), conninfo),
+                                 timeout=settings.migration_timeout, inspect=postgres_inspector(conninfo),
+                                 what=source.description)
             _build_django_alias_templates(server, source, settings)
         except MigrationError as exc:
             raise MigrationError(
@@ -498,6 +499,15 @@ def template_builder(settings: SqlSettings, root: Path) -> tuple[str, Callable[[
         install_bookkeeping(conninfo, settings.seed_tables)
 
     return key, build
+
+
+def app_environment(root: Path, endpoint: PostgresEndpoint, dbname: str) -> contextlib.AbstractContextManager[None]:
+    """While the template is migrated, the [tool.testbed.env] variables that name PostgreSQL point at it: a
+    migration that reads the application's settings (an Alembic env.py importing them) migrates the template,
+    not the database those settings name outside tests."""
+    from testbed import handoff
+
+    return handoff.environment(handoff.app_environment(root, "postgres", ENGINE.database_view(endpoint, dbname)))
 
 
 def _build_django_alias_templates(server: PostgresServer, source: Any, settings: SqlSettings) -> None:
@@ -548,9 +558,10 @@ def prepare_existing(server: ExistingPostgres, root: Path) -> ExistingPostgres:
                 endpoint = server.endpoint()
                 try:
                     conninfo = endpoint.conninfo(building)
-                    run_with_timeout(lambda: source.apply(endpoint.database_url(building), conninfo),
-                                     timeout=settings.migration_timeout, inspect=postgres_inspector(conninfo),
-                                     what=source.description)
+                    with app_environment(root, endpoint, building):
+                        run_with_timeout(lambda: source.apply(endpoint.database_url(building), conninfo),
+                                         timeout=settings.migration_timeout,
+                                         inspect=postgres_inspector(conninfo), what=source.description)
                     install_bookkeeping(endpoint.conninfo(building), settings.seed_tables)
                 except BaseException:
                     admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
@@ -661,8 +672,8 @@ class PostgresEngine(SqlEngine):
         assert isinstance(endpoint, PostgresEndpoint)
         return endpoint.database_url(dbname)
 
-    def env_view(self, endpoint: Endpoint, worker_id: str | None) -> dict[str, str]:
-        view = super().env_view(endpoint, worker_id)
+    def database_view(self, endpoint: Endpoint, dbname: str) -> dict[str, str]:
+        view = super().database_view(endpoint, dbname)
         view["sqlalchemy_url"] = view["url"].replace("postgresql://", "postgresql+psycopg://", 1)
         view["asyncpg_url"] = view["url"].replace("postgresql://", "postgresql+asyncpg://", 1)
         view["psycopg_async_url"] = view["sqlalchemy_url"]

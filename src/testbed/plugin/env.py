@@ -15,42 +15,17 @@ from __future__ import annotations
 
 import json
 import os
-import string
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
 from testbed.errors import ConfigError
+from testbed.handoff import render, templates
 from testbed.plugin.session import services, settings
 
 HANDOFF = "TESTBED_ENV_HANDOFF"  # the controller's per-worker values, inherited by the workers it spawns
 _saved_key = pytest.StashKey[dict[str, str | None]]()
 _stub_key = pytest.StashKey[Any]()
-
-
-def templates(table: Mapping[str, Any]) -> dict[str, list[tuple[str, str]]]:
-    """``{VAR: [(engine, key), ...]}`` of every placeholder; a malformed template is a ConfigError."""
-    found: dict[str, list[tuple[str, str]]] = {}
-    for var, template in table.items():
-        if not isinstance(template, str):
-            raise ConfigError(f"[tool.testbed.env] {var} must be a string template, got {template!r}.")
-        refs = []
-        try:
-            parsed = list(string.Formatter().parse(template))
-        except ValueError as exc:
-            raise ConfigError(
-                f"[tool.testbed.env] {var} = {template!r}: {exc} (use {{{{ and }}}} for braces).") from None
-        for _text, field, _spec, _conv in parsed:
-            if field is None:
-                continue
-            engine, dot, key = field.partition(".")
-            if not dot or not key:
-                raise ConfigError(f"[tool.testbed.env] {var} = {template!r}: placeholder {{{field}}} must be "
-                                  "{<service>.<key>}, e.g. {postgres.url}.")
-            refs.append((engine, key))
-        found[var] = refs
-    return found
 
 
 def _check_services(refs: dict[str, list[tuple[str, str]]]) -> list[str]:
@@ -66,25 +41,18 @@ def _check_services(refs: dict[str, list[tuple[str, str]]]) -> list[str]:
     return sorted(n for n in names if n != "http")
 
 
-def render(table: Mapping[str, str], views: Mapping[str, Mapping[str, str]]) -> dict[str, str]:
-    """The values of ``table``'s templates over ``views`` (``{engine: {key: value}}``)."""
-    out = {}
-    for var, template in table.items():
-        def lookup(field: str, var: str = var) -> str:
-            engine, _, key = field.partition(".")
-            view = views[engine]
-            if key not in view:
-                raise ConfigError(f"[tool.testbed.env] {var}: {{{field}}} is not known; {engine} offers: "
-                                  f"{', '.join(sorted(view))}.")
-            return view[key]
-
-        parts = []
-        for text, field, _spec, _conv in string.Formatter().parse(template):
-            parts.append(text)
-            if field is not None:
-                parts.append(lookup(field))
-        out[var] = "".join(parts)
-    return out
+def _check_not_django_managed(config: pytest.Config, refs: dict[str, list[tuple[str, str]]]) -> None:
+    """An engine with migrations = "django" cannot be handed over: its template is built by Django's own
+    migrate, so it exists only after Django's settings are read, and those settings are what the variable
+    is for. testbed points settings.DATABASES at its databases itself; a constant satisfies an import."""
+    for var, pairs in refs.items():
+        for engine, _ in pairs:
+            if getattr(settings(config).engines.get(engine), "migrations", None) == "django":
+                raise ConfigError(
+                    f"[tool.testbed.env] {var} names {{{engine}...}}, whose migrations = 'django': its template "
+                    "is built by Django's migrate, after Django's settings are read, so it cannot be handed to "
+                    f"them. testbed points settings.DATABASES at its own databases; if your settings need {var} "
+                    f"to import, give it a constant: {var} = \"postgres://testbed-replaces-this/unused\".")
 
 
 def planned_workers(config: pytest.Config) -> tuple[str | None, ...]:
@@ -169,6 +137,7 @@ def _hand_off(early_config: pytest.Config) -> None:
         return
     refs = templates(table)
     needed = _check_services(refs)
+    _check_not_django_managed(early_config, refs)
     uses_http = any(engine == "http" for pairs in refs.values() for engine, _ in pairs)
     root = str(early_config.rootpath)
     worker = os.environ.get("PYTEST_XDIST_WORKER")

@@ -10,7 +10,6 @@ import configparser
 import hashlib
 import importlib
 import inspect
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,30 +215,14 @@ class AlembicMigrations:
         return h.hexdigest()
 
     def apply(self, url: str, conninfo: dict[str, Any]) -> None:
-        try:
-            from alembic import command
-            from alembic.config import Config
-        except ImportError:
-            raise ConfigError("migrations = 'alembic' needs Alembic: pip install 'pytest-testbed[alembic]'.") from None
+        from testbed.schema import alembic_upgrade
+
+        alembic_upgrade.upgrade(self.ini, self._script_location(),
+                                url.replace("postgresql://", "postgresql+psycopg://", 1), "postgres migrations")
+        from alembic.config import Config
+
         cfg = Config(str(self.ini))
         cfg.set_main_option("script_location", str(self._script_location()))
-        sqlalchemy_url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-        # configparser interpolation: a '%' in the password must be doubled.
-        cfg.set_main_option("sqlalchemy.url", sqlalchemy_url.replace("%", "%%"))
-        previous = os.environ.get(URL_ENV)
-        os.environ[URL_ENV] = sqlalchemy_url  # for an env.py that builds its URL from the environment
-        try:
-            command.upgrade(cfg, "head")
-        except Exception as exc:
-            raise MigrationError(
-                f"alembic upgrade head failed ({self.ini}): {type(exc).__name__}: {exc}",
-                boundary="postgres migrations",
-            ) from exc
-        finally:
-            if previous is None:
-                os.environ.pop(URL_ENV, None)
-            else:
-                os.environ[URL_ENV] = previous
         self._check_at_head(cfg, conninfo)
 
     def _check_at_head(self, cfg: Any, conninfo: dict[str, Any]) -> None:
@@ -267,7 +250,9 @@ class AlembicMigrations:
             f"alembic upgrade head reported success, but the template database testbed handed it {where}, "
             f"not at head ({', '.join(sorted(heads))}): {env_py} connected to another database, probably the "
             "one your application's settings name. Check that database: these migrations may have run "
-            f"there. Make env.py use the URL testbed passes: `url = context.config.get_main_option("
+            "there. If env.py reads the URL from your app's settings, hand them over in [tool.testbed.env] "
+            "(e.g. DATABASE_URL = \"{postgres.sqlalchemy_url}\"): while migrating, those variables name the "
+            "template. Or make env.py use the URL testbed passes: `url = context.config.get_main_option("
             f"\"sqlalchemy.url\")` (or os.environ[\"{URL_ENV}\"], which testbed sets while it migrates) "
             "instead of building one from the app's settings, e.g.\n"
             "    url = os.environ.get(\"TESTBED_DATABASE_URL\") or settings.SQLALCHEMY_DATABASE_URI",

@@ -200,21 +200,10 @@ def _apply(source: MigrationSource, conn_kwargs: dict[str, Any], url: str, flavo
 
 
 def _apply_alembic(source: AlembicMigrations, url: str, flavor: str) -> None:
-    try:
-        from alembic import command
-        from alembic.config import Config
-    except ImportError:
-        raise ConfigError("migrations = 'alembic' needs Alembic: pip install 'pytest-testbed[alembic]'.") from None
-    cfg = Config(str(source.ini))
-    cfg.set_main_option("script_location", str(source._script_location()))
-    cfg.set_main_option("sqlalchemy.url", url.replace("mysql://", "mysql+pymysql://", 1).replace("%", "%%"))
-    try:
-        command.upgrade(cfg, "head")
-    except Exception as exc:
-        raise MigrationError(
-            f"alembic upgrade head failed ({source.ini}): {type(exc).__name__}: {exc}",
-            boundary=f"{flavor} migrations",
-        ) from exc
+    from testbed.schema import alembic_upgrade
+
+    alembic_upgrade.upgrade(source.ini, source._script_location(),
+                            url.replace("mysql://", "mysql+pymysql://", 1), f"{flavor} migrations")
 
 
 def content_key(source: MigrationSource, seed_tables: tuple[str, ...] | None = None) -> str:

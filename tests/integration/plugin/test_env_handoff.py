@@ -84,3 +84,84 @@ def test_an_unknown_service_is_an_error(pytester: pytest.Pytester) -> None:
     assert result.ret != 0
     result.stderr.fnmatch_lines(
         ["ERROR: *unknown service 'postgress'*valid: postgres, mysql, redis, nats, rabbitmq, s3, http*"])
+
+
+# The FastAPI full-stack template's shape: settings from POSTGRES_* at import time, an engine built at import
+# time from them, and an Alembic env.py that imports those settings and ignores sqlalchemy.url.
+SETTINGS_APP = '''
+import os
+import sqlalchemy
+
+# Outside tests the settings name a server that is not there (port 1): a migration sent there fails.
+URL = "postgresql+psycopg://{}:{}@{}:{}/{}".format(
+    os.environ.get("POSTGRES_USER", "app"), os.environ.get("POSTGRES_PASSWORD", ""),
+    os.environ.get("POSTGRES_SERVER", "127.0.0.1"), os.environ.get("POSTGRES_PORT", "1"),
+    os.environ.get("POSTGRES_DB", "app"))
+engine = sqlalchemy.create_engine(URL, poolclass=sqlalchemy.pool.NullPool)
+'''
+
+ENV_PY_FROM_SETTINGS = '''
+from alembic import context
+from settings_app import engine  # not context.config's sqlalchemy.url
+
+with engine.connect() as connection:
+    context.configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+'''
+
+SETTINGS_TESTS = '''
+import sqlalchemy
+import settings_app
+
+def test_the_app_engine_is_this_workers_migrated_database(postgres, request):
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+    assert settings_app.engine.url.database == "testbed_" + worker   # not the template the migration saw
+    with settings_app.engine.connect() as conn:
+        assert conn.execute(sqlalchemy.text("select count(*) from widgets")).scalar() == 0
+        assert conn.execute(sqlalchemy.text("select version_num from alembic_version")).scalar() == "0001"
+'''
+
+SETTINGS_PYPROJECT = '''
+[tool.testbed.postgres]
+migrations = "alembic"
+
+[tool.testbed.env]
+POSTGRES_SERVER = "{postgres.host}"
+POSTGRES_PORT = "{postgres.port}"
+POSTGRES_USER = "{postgres.user}"
+POSTGRES_PASSWORD = "{postgres.password}"
+POSTGRES_DB = "{postgres.database}"
+'''
+
+
+@pytest.mark.parametrize("args", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_an_env_py_that_imports_the_apps_settings_migrates_the_template(
+        pytester: pytest.Pytester, args: list[str]) -> None:
+    (pytester.path / "alembic.ini").write_text("[alembic]\nscript_location = %(here)s/alembic\n")
+    versions = pytester.path / "alembic" / "versions"
+    versions.mkdir(parents=True)
+    (pytester.path / "alembic" / "env.py").write_text(ENV_PY_FROM_SETTINGS)
+    (pytester.path / "alembic" / "script.py.mako").write_text("")
+    # A fresh migration per run: the template is built in this run, not found in the cache.
+    (versions / "0001_widgets.py").write_text(
+        f"from alembic import op\nrevision = '0001'\ndown_revision = None\n# {pytester.path}\n\n"
+        "def upgrade():\n    op.execute('CREATE TABLE widgets (id integer PRIMARY KEY)')\n")
+    pytester.makepyprojecttoml(SETTINGS_PYPROJECT)
+    pytester.makepyfile(settings_app=SETTINGS_APP)
+    pytester.makeconftest("import settings_app  # the engine is built while conftest files load\n")
+    pytester.makepyfile(test_app=SETTINGS_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider", *args)
+    result.assert_outcomes(passed=1)
+
+
+def test_a_django_managed_database_cannot_be_handed_over_and_the_error_says_what_to_do(
+        pytester: pytest.Pytester) -> None:
+    # Django's settings must import before its migrate can build the template: a cycle, named at once.
+    pytester.makepyprojecttoml('[tool.testbed.postgres]\nmigrations = "django"\n\n'
+                               '[tool.testbed.env]\nDATABASE_URL = "{postgres.url}"\n')
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: *DATABASE_URL names {postgres...}, whose migrations = 'django'*"
+                                 "give it a constant: DATABASE_URL = *"])
