@@ -110,5 +110,5 @@ def test_a_pool_timeout_names_the_held_connections_and_where_they_were_checked_o
         "*- pid * (no application_name) from 127.0.0.1/32: idle in transaction for * s, transaction open * s, "
         "last query: \"SELECT 'psycopg_pool holds me'\"",
     ])
-    assert "test_three_requests_on_a_pool_of_two[fixed] PASSED" in out or "1 failed" not in out
+    assert "[fixed]" not in out.split("short test summary")[1]  # the fixed variant is not among the failures
     assert "pool_pressure.py" not in out.split("short test summary")[0].split("testbed pool pressure")[0]
