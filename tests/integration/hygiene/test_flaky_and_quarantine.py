@@ -122,3 +122,25 @@ def test_a_bad_quarantine_file_stops_the_run_with_the_reason(pytester: pytest.Py
     result.stderr.fnmatch_lines(["*testbed-quarantine.toml: [[][[]test]] entry 1: missing owner: every quarantined "
                                  "test needs an id, a reason, an owner who fixes it, and an expires date*"])
     assert pytester.runpytest("--testbed-quarantine=nope.toml").ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_the_flaky_check_and_the_quarantine_work_under_xdist(pytester: pytest.Pytester) -> None:
+    # Without the order-dependent pair: under -n 2 its two tests may land on different workers.
+    suite = SUITE.split("def test_a_pollutes")[0] + "def test_fine():\n    pass\n"
+    pytester.makepyfile(test_suite=suite)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-n", "2", "--testbed-flaky-check=3")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines_random([
+        "FLAKY test_suite.py::test_flaky_with_a_seeded_random_failure: flaky: passed 2 of 3 reruns in a fresh process",
+        "BROKEN test_suite.py::test_broken: broken: failed all 3 reruns in a fresh process",
+    ])
+    (pytester.path / "attempts.txt").unlink()
+    later = dt.date.today() + dt.timedelta(days=30)
+    quarantine(pytester, ("test_suite.py::test_broken", later),
+               ("test_suite.py::test_flaky_with_a_seeded_random_failure", later))
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "-n", "2", "-rA")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    result.stdout.fnmatch_lines_random([
+        "*1 passed, 2 quarantined*",
+        "QUARANTINED FAILED test_suite.py::test_broken - call: assert (2 + 2) == 5",
+    ])

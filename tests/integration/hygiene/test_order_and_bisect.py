@@ -116,6 +116,43 @@ def test_recorded_data_pollution_names_the_polluter_without_bisecting(pytester: 
     assert "runs: 2" in out.stdout
 
 
+def test_rows_a_test_left_behind_are_recorded_and_name_the_polluter(pytester: pytest.Pytester) -> None:
+    # End to end: the leak check finds rows an isolation = "none" test committed, publishes it (observe), the
+    # order record keeps it, and bisect names that test from the record without bisecting.
+    (pytester.path / "migrations").mkdir()
+    (pytester.path / "migrations" / "001.sql").write_text("CREATE TABLE customers (id bigserial PRIMARY KEY);\n")
+    (pytester.path / "pyproject.toml").write_text('[tool.testbed.postgres]\nmigrations = "migrations/"\n')
+    pytester.makepyfile(test_db=textwrap.dedent("""
+        import pytest
+
+        CACHE = {}
+
+        def test_a(db):
+            pass
+
+        @pytest.mark.testbed(isolation="none")
+        def test_b_leaves_a_row(db):
+            db.execute("insert into customers default values")
+            db.commit()
+            CACHE["customers"] = 1  # what the app cached of that row outlives the row testbed removes
+
+        def test_c(db):
+            pass
+
+        def test_d_victim(db):
+            count = db.execute("select count(*) from customers").fetchone()[0]
+            assert CACHE.get("customers", count) == count
+    """))
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=3, failed=1, errors=1)  # b's teardown names the row it left; d fails
+    record = read_record(order_folder(pytester.path / ".pytest_cache"))
+    assert [p.nodeid for p in record.workers["main"].pollution] == ["test_db.py::test_b_leaves_a_row"]
+    out = run_testbed(pytester.path, "bisect", "test_db.py::test_d_victim")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "the isolation layer recorded that test_db.py::test_b_leaves_a_row left something behind" in out.stdout
+    assert "the polluting test is: test_db.py::test_b_leaves_a_row" in out.stdout
+
+
 def test_bisect_explains_what_it_cannot_do(pytester: pytest.Pytester) -> None:
     planted_suite(pytester.path)
     out = run_testbed(pytester.path, "bisect", VICTIM)
