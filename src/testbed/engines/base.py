@@ -105,6 +105,18 @@ class Endpoint:
         return cls(**values)
 
 
+def refuse_shared_namespace(label: str, what: str, namespace: str, workers: tuple[str | None, ...]) -> None:
+    """An existing broker gives every xdist worker the URL's own namespace, and a test's cleanup removes the
+    streams or queues that appeared there during the test: with two workers, one would remove the other's."""
+    busy = [w for w in workers if w]
+    if len(busy) > 1:
+        raise ConfigError(
+            f"runner = 'existing' for {label} puts the {len(busy)} xdist workers in the URL's one {namespace}, and "
+            f"each test's cleanup removes the {what} that appeared there during it, so one worker would remove "
+            f"another's. Run the {label} tests without -n, or use runner = 'local' (a {namespace} per worker)."
+        )
+
+
 class Engine:
     """One kind of server testbed can run: subclass per engine, one instance (``ENGINE``) per module."""
 

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 from testbed.config import ServiceSettings
-from testbed.engines.base import Endpoint, Engine, Running
+from testbed.engines.base import Endpoint, Engine, Running, refuse_shared_namespace
 from testbed.engines.settings import NatsSettings as NatsSettings  # where it was defined before
 from testbed.errors import ConfigError, ServerStartError, TestbedError, VersionMismatchError
 from testbed.runners import binaries, discovery
@@ -316,6 +316,7 @@ class NatsEngine(Engine):
         return NatsServer(settings, workers=workers).start()
 
     def attach(self, settings: ServiceSettings, root: Path, workers: tuple[str | None, ...]) -> Running:
+        refuse_shared_namespace(self.label, "streams", "account", workers)
         return ExistingNats(settings).start()
 
     def for_worker(self, endpoint: Endpoint, worker_id: str | None) -> Endpoint:

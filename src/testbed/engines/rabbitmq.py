@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from testbed.config import ServiceSettings
-from testbed.engines.base import Endpoint, Engine, Running
+from testbed.engines.base import Endpoint, Engine, Running, refuse_shared_namespace
 from testbed.errors import BinaryNotFoundError, ConfigError, ServerStartError, VersionMismatchError
 from testbed.runners import binaries, discovery
 from testbed.runners.binaries import Candidate
@@ -446,6 +446,7 @@ class RabbitMQEngine(Engine):
         return RabbitMQServer(settings, workers=workers).start()
 
     def attach(self, settings: ServiceSettings, root: Path, workers: tuple[str | None, ...]) -> Running:
+        refuse_shared_namespace(self.label, "queues and exchanges", "vhost", workers)
         return ExistingRabbitMQ(settings).start()
 
     def for_worker(self, endpoint: Endpoint, worker_id: str | None) -> Endpoint:

@@ -56,6 +56,25 @@ def test_creates(nats):
         assert endpoint.stream_names() == {"THEIRS"}
 
 
+def test_an_existing_broker_is_refused_to_several_xdist_workers(pytester: pytest.Pytester) -> None:
+    # They would share the URL's account, and one worker's cleanup would delete the other's streams.
+    with nats_engine.running() as server:
+        endpoint = server.endpoint()
+        pytester.makepyprojecttoml(f'[tool.testbed.nats]\nrunner = "existing"\nurl = "{endpoint.url}"\n')
+        pytester.makepyfile(test_n="""
+def test_one(nats):
+    pass
+
+def test_two(nats):
+    pass
+""")
+        result = pytester.runpytest_subprocess("-p", "no:randomly", "-n", "2")
+        assert result.ret != 0
+        assert "puts the 2 xdist workers in the URL's one account" in result.stdout.str()
+        assert "Run the NATS tests without -n, or use runner = 'local'" in result.stdout.str()
+        pytester.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=2)  # one process: fine
+
+
 def test_rabbitmq_existing_deletes_only_what_a_test_declared(pytester: pytest.Pytester) -> None:
     with rabbitmq_engine.running() as node:
         endpoint = node.endpoint()
