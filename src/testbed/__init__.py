@@ -16,14 +16,16 @@ if TYPE_CHECKING:
     from testbed.concurrency import concurrently
     from testbed.isolation.interleave import interleave
     from testbed.provision import postgres
+    from testbed.report.queries import assert_max_queries
 
-__all__ = ["TestbedError", "concurrently", "interleave", "postgres"]
+__all__ = ["TestbedError", "assert_max_queries", "concurrently", "interleave", "postgres"]
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("config", "engines", "errors", "events", "factories", "isolation", "observe", "provision", "runners",
-                "schema", "services", "stubs", "cli", "concurrency")
+_SUBPACKAGES = ("config", "engines", "errors", "events", "factories", "isolation", "observe", "provision", "report",
+                "runners", "schema", "services", "stubs", "cli", "concurrency")
 # Functions of the facade, by the module that defines them.
-_FUNCTIONS = {"concurrently": "testbed.concurrency", "interleave": "testbed.isolation.interleave"}
+_FUNCTIONS = {"concurrently": "testbed.concurrency", "interleave": "testbed.isolation.interleave",
+              "assert_max_queries": "testbed.report.queries"}
 
 
 def __getattr__(name: str) -> Any:

@@ -103,6 +103,9 @@ class Settings:
     # Keep servers between runs (runners/keeper.py): None = on unless the CI env var is set.
     reuse: bool | None = None
     reuse_idle: float = 300.0  # seconds a kept server waits for the next run before it stops
+    # The per-test transcript (testbed.report): statements, exchanges, messages, server log lines.
+    capture: bool = True
+    n_plus_one: int = 0  # fail a test whose same statement shape runs more than this often (0: only report)
     # Tables of layers that validate their own keys (hygiene, env): kept raw here.
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -131,7 +134,7 @@ class Settings:
 
 
 LAYER_TABLES = ("env", "hygiene")  # validated by the layer that reads them
-SCALAR_TOP_LEVEL = ("services", "http", "cache_dir", "data_dir", "reuse", "reuse_idle")
+SCALAR_TOP_LEVEL = ("services", "http", "cache_dir", "data_dir", "reuse", "reuse_idle", "capture", "n_plus_one")
 
 
 def _unknown(kind: str, got: str, valid: Any, where: str) -> str:
@@ -321,6 +324,13 @@ def parse_settings(table: Mapping[str, Any], root: Path) -> Settings:
     reuse_idle = table.get("reuse_idle", 300.0)
     if isinstance(reuse_idle, bool) or not isinstance(reuse_idle, int | float) or not 0 < reuse_idle <= 86400:
         raise ConfigError(f"[tool.testbed] reuse_idle must be a number of seconds (0 to 86400), got {reuse_idle!r}.")
+    capture = table.get("capture", True)
+    if not isinstance(capture, bool):
+        raise ConfigError(f"[tool.testbed] capture must be true or false, got {capture!r}.")
+    n_plus_one = table.get("n_plus_one", 0)
+    if isinstance(n_plus_one, bool) or not isinstance(n_plus_one, int) or n_plus_one < 0:
+        raise ConfigError(f"[tool.testbed] n_plus_one must be a whole number of statements (0: off), got "
+                          f"{n_plus_one!r}.")
     layers = {}
     for name in LAYER_TABLES:
         if name in table:
@@ -328,7 +338,8 @@ def parse_settings(table: Mapping[str, Any], root: Path) -> Settings:
                 raise ConfigError(f"[tool.testbed.{name}] must be a table, got {table[name]!r}.")
             layers[name] = dict(table[name])
     return Settings(root=root, services=tuple(services), engines=configured, http=http, cache_dir=cache_dir,
-                    data_dir=data_dir, reuse=reuse, reuse_idle=float(reuse_idle), tables=layers)
+                    data_dir=data_dir, reuse=reuse, reuse_idle=float(reuse_idle), capture=capture,
+                    n_plus_one=n_plus_one, tables=layers)
 
 
 def _overlay(base: Any, cls: type[Any], overrides: Mapping[str, str], prefix: str, where: str, root: Path,
@@ -382,8 +393,15 @@ def apply_env(settings: Settings, environ: Mapping[str, str]) -> Settings:
             raise ConfigError(f"TESTBED_REUSE={environ['TESTBED_REUSE']!r} must be one of "
                               f"{', '.join(TRUE_WORDS + FALSE_WORDS)}.")
         reuse = word in TRUE_WORDS
+    capture = settings.capture
+    if environ.get("TESTBED_CAPTURE"):
+        word = environ["TESTBED_CAPTURE"].strip().lower()
+        if word not in TRUE_WORDS + FALSE_WORDS:
+            raise ConfigError(f"TESTBED_CAPTURE={environ['TESTBED_CAPTURE']!r} must be one of "
+                              f"{', '.join(TRUE_WORDS + FALSE_WORDS)}.")
+        capture = word in TRUE_WORDS
     return replace(settings, engines=configured, services=services, cache_dir=cache_dir, data_dir=data_dir,
-                   http=http, reuse=reuse)
+                   http=http, reuse=reuse, capture=capture)
 
 
 def find_pyproject(start: Path) -> Path | None:

@@ -157,6 +157,9 @@ class Engine:
 
     # -- servers kept between runs (runners/keeper.py) -------------------------------------------------
     reusable: ClassVar[bool] = False  # can several runs share one live server, each in a namespace of its own?
+    # Part of a kept server's key: changed when the way testbed starts the server changes (a run adopts only
+    # servers started the way it would start them).
+    kept_shape: ClassVar[str] = ""
 
     def content_key(self, settings: ServiceSettings, root: Path) -> str:
         """What a kept server should preload for this run (a migrated template), "empty" for nothing."""

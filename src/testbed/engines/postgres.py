@@ -232,6 +232,26 @@ class PostgresServer(ManagedServer):
         self.socket_dir = self.run_dir / "sock"
         self.socket_dir.mkdir(mode=0o700)
         chown_tree(str(self.socket_dir), self.run_as)
+        # The structured log (every statement of a database that asks for it, errors, warnings): read by the
+        # per-test transcript, so readable by this run's user when the server runs as another one.
+        (self.run_dir / "log").mkdir(mode=0o755)
+        chown_tree(str(self.run_dir / "log"), self.run_as)
+
+    @property
+    def json_log(self) -> Path | None:
+        """The structured log's path when this server writes one (PostgreSQL 15+)."""
+        from testbed.engines.postgres_log import JSON_NAME, JSONLOG_MIN_MAJOR
+
+        if self.run_dir is None or self.binary is None or int(self.binary.major) < JSONLOG_MIN_MAJOR:
+            return None
+        return self.run_dir / "log" / JSON_NAME
+
+    def log_tail(self, lines: int = 25) -> str:
+        from testbed.engines.postgres_log import render_tail
+
+        tail = super().log_tail(lines)
+        structured = render_tail(self.json_log, lines) if self.json_log is not None else ""
+        return "\n".join(t for t in (tail, structured) if t)
 
     def make_data_dir(self, target: Path, scratch: Path) -> None:
         assert self.binary is not None
@@ -260,7 +280,11 @@ class PostgresServer(ManagedServer):
         assert self.binary is not None and self.data_dir is not None and self.socket_dir is not None
         argv = [self.binary.path, "-D", str(self.data_dir), "-p", str(self.port), "-k", str(self.socket_dir),
                 "-c", f"listen_addresses={LOOPBACK}"]
-        for k, v in {**TUNED, **self.settings.options}.items():
+        from testbed.engines.postgres_log import log_settings
+
+        assert self.run_dir is not None
+        logging = log_settings(str(self.run_dir / "log"), int(self.binary.major))
+        for k, v in {**TUNED, **logging, **self.settings.options}.items():
             argv += ["-c", f"{k}={v}"]
         return argv, None
 
@@ -307,7 +331,8 @@ class PostgresServer(ManagedServer):
     def endpoint(self) -> PostgresEndpoint:
         assert self.location is not None
         return PostgresEndpoint(**self.base_endpoint_fields(), socket_dir=str(self.socket_dir),
-                                password=self.password, data_kind=self.location.kind)
+                                password=self.password, data_kind=self.location.kind,
+                                statement_log=str(self.json_log or ""))
 
     def describe(self) -> Mapping[str, str]:
         info = dict(super().describe())
@@ -439,6 +464,15 @@ class PostgresEndpoint(Endpoint):
     db_prefix: str = "testbed"  # worker databases are <db_prefix>_<worker>
     maintenance_db: str = "postgres"
     owner: dict[str, Any] | None = None  # a shared server's per-run databases record their owner (RunOwner)
+    statement_log: str = ""  # the structured log (jsonlog) of a server testbed started; "" when none
+
+    def log_tail(self, lines: int = 25) -> str:
+        tail = super().log_tail(lines)
+        if not self.statement_log:
+            return tail
+        from testbed.engines.postgres_log import render_tail
+
+        return "\n".join(t for t in (tail, render_tail(Path(self.statement_log), lines)) if t)
 
     @property
     def major(self) -> int:
@@ -640,6 +674,7 @@ class PostgresEngine(SqlEngine):
     endpoint_class = PostgresEndpoint
     plugin = "testbed.plugin.sql"
     reusable = True
+    kept_shape = "jsonlog"  # kept servers of older testbed builds wrote no structured log: not adopted
 
     def content_key(self, settings: ServiceSettings, root: Path) -> str:
         assert isinstance(settings, SqlSettings)

@@ -40,7 +40,7 @@ class OpenConnection:
 
 # Other sessions on the current database that hold locks on its tables inside an open transaction: the
 # truncate cleanup would wait for them.
-LOCK_HOLDERS_SQL = """
+LOCK_HOLDERS_SQL = """/*testbed*/
 SELECT DISTINCT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''), coalesce(left(a.query, 300), ''),
        coalesce(a.client_addr::text, 'unix socket')
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
@@ -107,7 +107,7 @@ def terminate(conn: psycopg.Connection[Any], pids: list[int]) -> None:
 def row_counts(conn: psycopg.Connection[Any], tables: list[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for t in tables:
-        row = conn.execute(f"SELECT count(*) FROM {t}").fetchone()  # names come from regclass::text
+        row = conn.execute(f"/*testbed*/ SELECT count(*) FROM {t}").fetchone()  # names come from regclass::text
         counts[t] = int(row[0]) if row else 0
     return counts
 

@@ -36,6 +36,12 @@ from testbed.isolation.leaks import (
     terminate,
 )
 from testbed.isolation.rollback import SessionFactory, TestbedConnection
+from testbed.isolation.statement_log import (
+    INTERNAL,
+    StatementCapture,
+    enable_statement_log,
+    test_application_name,
+)
 from testbed.schema.template import RunOwner, is_testbed_database, mark_owner
 
 RESET_LOCK_TIMEOUT = "5s"  # a backstop: sessions holding locks are ended before the cleanup
@@ -43,9 +49,18 @@ RESET_LOCK_TIMEOUT = "5s"  # a backstop: sessions holding locks are ended before
 # After a rollback-isolated test, in one round trip with the ROLLBACK: how many backends are on the
 # database (cheap; the detailed pg_stat_activity query, ~1 ms, runs only when others are there) and
 # which tables other connections committed writes to (which a rollback cannot undo).
-ROLLBACK_CHECK_SQL = """
+ROLLBACK_CHECK_SQL = """/*testbed*/
 SELECT pg_stat_get_db_numbackends((SELECT oid FROM pg_database WHERE datname = current_database())),
        (SELECT array_agg(DISTINCT relid::regclass::text) FROM testbed.dirty WHERE pid <> pg_backend_pid())
+"""
+
+
+# What a test wrote (tables and their row counts), for its transcript: the bookkeeping of written tables
+# counted in the same round trip as the cleanup. {who}: whose writes.
+WRITTEN_SQL = """/*testbed*/
+SELECT d.t, (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %s', d.t), false, true, '')))[1]
+       ::text::bigint
+FROM (SELECT DISTINCT relid::regclass::text AS t FROM testbed.dirty WHERE {who}) d ORDER BY 1
 """
 
 
@@ -89,6 +104,35 @@ class WorkerDatabase:
         self._clones: ClonePool | None = None
         self._async: TestbedAsyncConnection | None = None
         self._async_sessions: AsyncSessionFactory | None = None
+        self.capture: StatementCapture | None = None
+        self._current: TestContext | None = None
+        self._appname_before: str | None = None
+
+    def enable_capture(self) -> bool:
+        """Log every statement on this worker's databases and publish them per test (testbed.observe).
+
+        False when the server keeps no structured log testbed can read (one testbed did not start, or older
+        than PostgreSQL 15)."""
+        from pathlib import Path
+
+        if self.capture is not None:
+            return True
+        path = Path(self.endpoint.statement_log) if self.endpoint.statement_log else None
+        if path is None or not path.exists():
+            return False
+        enable_statement_log(self.admin, self.dbname)
+        self.conn.execute(f"{INTERNAL}SET log_min_duration_statement = 0")  # this session predates the setting
+        self.conn.commit()
+        self.capture = StatementCapture(path, lambda: self.admin, self._capture_pids)
+        self.capture.watch(self.dbname)
+        return True
+
+    def _capture_pids(self) -> list[int]:
+        pids = self.own_pids
+        ctx = self._current
+        if ctx is not None and ctx.strategy == "clone" and not ctx.connection.closed:
+            pids.append(ctx.connection.info.backend_pid)
+        return pids
 
     @property
     def url(self) -> str:
@@ -168,17 +212,46 @@ class WorkerDatabase:
         try:
             if strategy == "clone":
                 clone, conn = self._clone_pool().take()
-                return TestContext(name, strategy, clone, self.endpoint.database_url(clone), conn, leak_check,
-                                   started=started)
-            if strategy == "rollback":
-                self.conn.begin_test()
-            return TestContext(name, strategy, self.dbname, self.url, self.conn, leak_check, started=started)
+                ctx = TestContext(name, strategy, clone, self.endpoint.database_url(clone), conn, leak_check,
+                                  started=started)
+            else:
+                if strategy == "rollback":
+                    self.conn.begin_test()
+                ctx = TestContext(name, strategy, self.dbname, self.url, self.conn, leak_check, started=started)
+            if self.capture is not None:
+                self._name_connections(ctx)
+            return ctx
         except psycopg.OperationalError:
             self.endpoint.check_alive(f"setting up {name}")
             raise
 
+    def _name_connections(self, ctx: TestContext) -> None:
+        """Connections of this test say so (application_name): the test's own connection, and every libpq
+        connection the process opens meanwhile without a name of its own (PGAPPNAME: the application's pools)."""
+        import os
+
+        self._current = ctx
+        appname = test_application_name(ctx.name)
+        # Inside the test's transaction under rollback: the ROLLBACK afterwards gives the name back.
+        ctx.connection.execute(f"{INTERNAL}SELECT set_config('application_name', %s, false)", (appname,))
+        self._appname_before = os.environ.get("PGAPPNAME")
+        if self._appname_before is None or self._appname_before.startswith("testbed:"):
+            os.environ["PGAPPNAME"] = appname
+
+    def _forget_names(self) -> None:
+        import os
+
+        self._current = None
+        if os.environ.get("PGAPPNAME", "").startswith("testbed:"):
+            if self._appname_before is None or self._appname_before.startswith("testbed:"):
+                os.environ.pop("PGAPPNAME", None)
+            else:
+                os.environ["PGAPPNAME"] = self._appname_before
+
     def end(self, ctx: TestContext) -> None:
         """Undo the test's work by its strategy; raise LeakError naming what it left behind."""
+        if self.capture is not None:
+            self._forget_names()
         try:
             report = self._end(ctx)
         except psycopg.OperationalError:
@@ -222,8 +295,11 @@ class WorkerDatabase:
             # Inside the test's transaction when it is still open: the check and the ROLLBACK go as one
             # simple query, one round trip per test (0.2 ms here; a pipeline's sync costs more).
             conn.forget_test()
-            cur = conn.execute((ROLLBACK_CHECK_SQL + "; ROLLBACK").encode())
+            written_sql = WRITTEN_SQL.format(who="pid = pg_backend_pid()") + ";" if self.capture else ""
+            cur = conn.execute((ROLLBACK_CHECK_SQL + ";" + written_sql + " ROLLBACK").encode())
             row = cur.fetchone()
+            if written_sql and cur.nextset():
+                self._publish_written(ctx, cur.fetchall(), committed=False)
             while cur.nextset():
                 pass
             backends = int(row[0]) if row and row[0] else 0
@@ -253,8 +329,11 @@ class WorkerDatabase:
             report.blockers = lock_holders(conn, exclude=[*ours, *(c.pid for c in report.connections)])
             conn.rollback()
             terminate(self.admin, [c.pid for c in report.blockers])
+        if self.capture is not None:
+            self._publish_written(ctx, conn.execute(WRITTEN_SQL.format(who="true")).fetchall(), committed=True)
         if ctx.strategy == "none":
-            row = conn.execute("SELECT array_agg(DISTINCT relid::regclass::text) FROM testbed.dirty").fetchone()
+            row = conn.execute(f"{INTERNAL}SELECT array_agg(DISTINCT relid::regclass::text) FROM testbed.dirty"
+                               ).fetchone()
             dirty = list(row[0]) if row and row[0] else []
             counts = {t: n for t, n in row_counts(conn, dirty).items() if n}
             if counts and ctx.leak_check:
@@ -265,18 +344,28 @@ class WorkerDatabase:
         return report
 
     @staticmethod
+    def _publish_written(ctx: TestContext, rows: list[Any], committed: bool) -> None:
+        if not rows:
+            return
+        tables = {str(t): int(n or 0) for t, n in rows}
+        what = "committed" if committed else "wrote (rolled back afterwards)"
+        observe.publish("sql", "written", f"{ctx.name.rsplit('::', 1)[-1]} {what}: "
+                        + ", ".join(f"{t} ({n} rows)" for t, n in tables.items()),
+                        tables=tables, committed=committed, strategy=ctx.strategy, database=ctx.dbname)
+
+    @staticmethod
     def _recycle(conn: psycopg.Connection[Any]) -> bool:
         """Put a clone back to its template state for the next test, unless its test changed the schema."""
         try:
             conn.rollback()
-            if conn.execute("SELECT EXISTS (SELECT 1 FROM testbed.ddl)").fetchone() != (False,):
+            if conn.execute(f"{INTERNAL}SELECT EXISTS (SELECT 1 FROM testbed.ddl)").fetchone() != (False,):
                 return False
             conn.rollback()
             conn.autocommit = True
             try:
-                conn.execute("DISCARD ALL")  # the session's state too: settings, temp objects, advisory locks
-                conn.execute(f"SET lock_timeout = '{RESET_LOCK_TIMEOUT}'")
-                conn.execute("SELECT testbed.reset(), testbed.reset_sequences()")
+                conn.execute(f"{INTERNAL}DISCARD ALL")  # the session's state too: settings, temp objects, locks
+                conn.execute(f"{INTERNAL}SET lock_timeout = '{RESET_LOCK_TIMEOUT}'")
+                conn.execute(f"{INTERNAL}SELECT testbed.reset(), testbed.reset_sequences()")
             finally:
                 conn.autocommit = False
         except psycopg.Error:
@@ -289,6 +378,9 @@ class WorkerDatabase:
             def create(admin: psycopg.Connection[Any]) -> str:
                 name = f"{self.dbname}_c{next(self._clone_counter)}"
                 admin.execute(clone_sql(name, self.endpoint.template, self.endpoint.major))
+                if self.capture is not None:
+                    enable_statement_log(admin, name)
+                    self.capture.watch(name)
                 return name
 
             self._clones = ClonePool(
@@ -318,9 +410,9 @@ class WorkerDatabase:
 
     def _reset(self, conn: psycopg.Connection[Any]) -> list[str]:
         # testbed.reset() exists only in databases built from testbed's template: it is its own guard.
-        conn.execute(f"SET lock_timeout = '{RESET_LOCK_TIMEOUT}'")
+        conn.execute(f"{INTERNAL}SET lock_timeout = '{RESET_LOCK_TIMEOUT}'")
         try:
-            row = conn.execute("SELECT testbed.reset()").fetchone()
+            row = conn.execute(f"{INTERNAL}SELECT testbed.reset()").fetchone()
             conn.commit()
         except psycopg.errors.LockNotAvailable as exc:
             conn.rollback()
@@ -350,6 +442,8 @@ class WorkerDatabase:
 
     def close(self) -> None:
         """End of the worker's session: close connections and drop the worker database and clones."""
+        if self.capture is not None:
+            self.capture.close()
         if self._clones is not None:
             leftovers = self._clones.close()
             if self.endpoint.alive():

@@ -6,6 +6,10 @@ import a reporter, and publishing with nobody listening costs one empty-list che
 
     with observe.listening(collect.append):
         ...                                  # every event published meanwhile, from any thread
+
+Some boundaries are seen late: a server writes its statement log on its own schedule. Such a publisher
+registers a *source* (``add_source``); a reader that needs everything up to now calls :func:`flush`, and
+each source publishes what it has not published yet (with the time the server saw it, ``at``).
 """
 
 from __future__ import annotations
@@ -35,11 +39,15 @@ _observers: list[Observer] = []
 _lock = threading.Lock()
 
 
-def publish(boundary: str, kind: str, summary: str, **data: Any) -> None:
-    """Tell every current observer what crossed ``boundary`` (cheap when nobody listens)."""
+def publish(boundary: str, kind: str, summary: str, *, at: float | None = None, **data: Any) -> None:
+    """Tell every current observer what crossed ``boundary`` (cheap when nobody listens).
+
+    ``at``: when it crossed (wall clock, seconds), if earlier than now (a server log read afterwards).
+    """
     if not _observers:
         return
-    event = BoundaryEvent(boundary, kind, summary, data)
+    event = BoundaryEvent(boundary, kind, summary, data) if at is None else BoundaryEvent(boundary, kind, summary,
+                                                                                          data, at)
     for observer in list(_observers):
         try:
             observer(event)
@@ -73,3 +81,33 @@ def listening(observer: Observer) -> Iterator[None]:
 def active() -> bool:
     """Whether anybody listens (publishers may skip building expensive details when not)."""
     return bool(_observers)
+
+
+_sources: list[Callable[[], None]] = []
+
+
+def add_source(flush_source: Callable[[], None]) -> Callable[[], None]:
+    """Register a late publisher: ``flush_source()`` publishes what it saw and has not published yet.
+
+    Returns the function that removes it.
+    """
+    with _lock:
+        _sources.append(flush_source)
+
+    def remove() -> None:
+        with _lock:
+            if flush_source in _sources:
+                _sources.remove(flush_source)
+
+    return remove
+
+
+def flush() -> None:
+    """Ask every source to publish what it has seen up to now (a no-op without sources or listeners)."""
+    if not _observers:
+        return
+    for source in list(_sources):
+        try:
+            source()
+        except Exception:  # noqa: S110 - a broken source must never break the code under test
+            pass

@@ -9,6 +9,7 @@ hand-off and one terminal summary. Everything here calls testbed's library layer
   ``events`` (broker capture).
 - ``faults``: what a test that ran out of pool connections held, and where (pool pressure).
 - ``summary``: the "testbed services" section at the end of the run.
+- ``testbed.report.plugin``: the per-test transcript (failure sections, JUnit, HTML report, query budgets).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ PARTS = (
     "testbed.plugin.events",
     "testbed.plugin.faults",
     "testbed.plugin.summary",
+    "testbed.report.plugin",
 )
 
 

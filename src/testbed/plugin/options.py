@@ -37,6 +37,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="start fresh servers for this run and stop them at its end",
     )
     group.addoption(
+        "--testbed-no-capture",
+        action="store_true",
+        default=False,
+        help="do not record the per-test transcript (statements, HTTP exchanges, messages, server log lines)",
+    )
+    group.addoption(
+        "--testbed-report",
+        metavar="PATH.html",
+        default=None,
+        help="write one self-contained HTML report: every test, its durations and its boundary events",
+    )
+    group.addoption(
         "--testbed-no-leak-check",
         action="store_true",
         default=False,
@@ -45,7 +57,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _marker_signature(*, isolation: str | None = None, leak_check: bool | None = None, reason: str = "",
-                      fail_on_unmatched: bool | None = None) -> None:
+                      fail_on_unmatched: bool | None = None, max_queries: int | None = None,
+                      n_plus_one: int | None = None) -> None:
     """The ``testbed`` marker's keyword arguments: binding to this signature rejects anything else."""
 
 
@@ -57,6 +70,8 @@ class MarkerOptions:
     leak_check: bool | None = None
     reason: str = ""
     fail_on_unmatched: bool | None = None
+    max_queries: int | None = None  # statements the test may run on its databases (any connection)
+    n_plus_one: int | None = None  # times one statement shape may repeat (0: not checked)
 
 
 def marker_options(node: pytest.Item) -> MarkerOptions:
@@ -78,6 +93,10 @@ def marker_options(node: pytest.Item) -> MarkerOptions:
         value = getattr(options, key)
         if value is not None and not isinstance(value, bool):
             raise ConfigError(f"@pytest.mark.testbed({key}={value!r}): must be True or False.")
+    for key in ("max_queries", "n_plus_one"):
+        value = getattr(options, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ConfigError(f"@pytest.mark.testbed({key}={value!r}): must be a whole number (0 or more).")
     if options.leak_check is False and not options.reason:
         raise ConfigError(
             "@pytest.mark.testbed(leak_check=False) needs reason='...' saying why this test may leave connections "

@@ -46,6 +46,13 @@ def reuse_enabled(config: pytest.Config) -> bool:
     return bool(said) if said is not None else settings(config).reuse_servers()
 
 
+def capture_enabled(config: pytest.Config) -> bool:
+    """Whether tests get a transcript: [tool.testbed] capture (TESTBED_CAPTURE), unless --testbed-no-capture."""
+    if config.getoption("--testbed-no-capture", default=False):
+        return False
+    return settings(config).capture
+
+
 def start_for_run(config: pytest.Config, name: str,
                   workers: tuple[str | None, ...]) -> tuple[Running, Callable[[], None]]:
     """Start engine ``name`` for this run (or adopt a kept server); the server and how to let it go."""
@@ -86,6 +93,7 @@ class SessionServices:
         self._running: dict[str, Callable[[], None]] = {}
         self._errors: dict[str, TestbedError] = {}
         self.started: list[Mapping[str, str]] = []  # describe() of servers this process started
+        self._log_sources: list[Any] = []
 
     def endpoint(self, name: str) -> Endpoint:
         """The server of engine ``name`` (started on first use, here or by the xdist controller)."""
@@ -93,9 +101,12 @@ class SessionServices:
             return self._endpoints[name]
         if name in self._errors:  # a start that failed once fails every test that needs it, at once
             raise self._errors[name]
+        import time
+
         from testbed import engines
 
         engine = engines.get(name)
+        started = time.perf_counter()
         try:
             broker = getattr(self.config, "workerinput", {}).get("testbed_broker")
             if broker is not None:
@@ -114,7 +125,19 @@ class SessionServices:
             self._errors[name] = exc
             raise
         self._endpoints[name] = endpoint
+        self._observe_started(name, endpoint, (time.perf_counter() - started) * 1000)
         return endpoint
+
+    def _observe_started(self, name: str, endpoint: Endpoint, ms: float) -> None:
+        """The per-test transcript bills this start to the run, not to the test that happened to need it first;
+        the server's log lines (warnings, errors) join the transcripts of the tests that run meanwhile."""
+        from testbed import observe
+
+        observe.publish("services", "start", f"{endpoint.label} ready in {ms:.0f} ms", engine=name, ms=round(ms, 1))
+        if endpoint.log_path and name != "postgres" and capture_enabled(self.config):
+            from testbed.runners.log_follow import ServerLogSource
+
+            self._log_sources.append(ServerLogSource(name, endpoint.log_path))
 
     def worker_endpoint(self, name: str) -> Endpoint:
         """The server as this xdist worker sees it: its own namespace (database, account, vhost)."""
@@ -126,6 +149,9 @@ class SessionServices:
         """Stop what this process started; let engines close what they opened here (e.g. watchers)."""
         from testbed import engines
 
+        for source in self._log_sources:
+            source.close()
+        self._log_sources.clear()
         for name in list(self._endpoints):
             close = getattr(engines.get(name), "close", None)
             if close is not None:

@@ -13,7 +13,7 @@ import pytest
 from testbed.config import Settings, SqlSettings
 from testbed.errors import TestbedError
 from testbed.plugin.options import isolation_for
-from testbed.plugin.session import settings, worker_id
+from testbed.plugin.session import capture_enabled, settings, worker_id
 
 if TYPE_CHECKING:
     from testbed.engines.mysql import MysqlEndpoint
@@ -38,9 +38,20 @@ def worker_database(config: pytest.Config, engine: str) -> Any:
 
     made = config.stash.setdefault(_databases_key, {})
     if engine not in made:
+        import time
+
+        from testbed import observe
+
         sql = engines.get(engine)
         endpoint = services(config).worker_endpoint(engine)
+        started = time.perf_counter()
         made[engine] = sql.worker_database(endpoint, worker_id(config) or "main", settings(config).service(engine))  # type: ignore[attr-defined]
+        enable = getattr(made[engine], "enable_capture", None)
+        if enable is not None and capture_enabled(config):
+            enable()
+        ms = (time.perf_counter() - started) * 1000
+        observe.publish("services", "start", f"{sql.label} database of this worker ready in {ms:.0f} ms",
+                        engine=engine, ms=round(ms, 1))
     return made[engine]
 
 

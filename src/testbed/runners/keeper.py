@@ -46,12 +46,13 @@ def kept_dir() -> Path:
 
 def server_key(engine: str, settings: Any, binary: str = "") -> str:
     """Which kept server a run may adopt: same engine, binary (the one this run would start: path and
-    version), server-shaping settings, user and testbed version."""
-    from testbed import __version__
+    version), server-shaping settings, user, testbed version and the way the engine starts its server."""
+    from testbed import __version__, engines
 
     shaping = {k: v for k, v in sorted(dataclasses.asdict(settings).items()) if k not in PER_RUN_KEYS}
+    shape = engines.get(engine).kept_shape if engine in engines.names() else ""
     ident = json.dumps({"engine": engine, "settings": shaping, "uid": os.geteuid(), "testbed": __version__,
-                        "binary": binary}, sort_keys=True, default=str)
+                        "binary": binary, "shape": shape}, sort_keys=True, default=str)
     return hashlib.sha256(ident.encode()).hexdigest()[:20]
 
 

@@ -1,0 +1,28 @@
+"""GitHub Actions annotations for failed tests (``::error file=...,line=...::message``), shown on the pull
+request's diff and the run's summary when ``GITHUB_ACTIONS=true``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(entry: dict[str, Any], max_lines: int = 25) -> str:
+    """One workflow command for a failed test: its file and line, the error's last lines and the boundary
+    events the transcript put first."""
+    location = entry.get("location") or ("", None, "")
+    path, line = str(location[0]), location[1]
+    error = str(entry.get("error") or "").strip().splitlines()
+    body = "\n".join(error[-max_lines:])
+    props = [f"file={_escape_property(path)}"] if path else []
+    if isinstance(line, int):
+        props.append(f"line={line + 1}")
+    props.append(f"title={_escape_property(str(entry.get('nodeid', '')))}")
+    return f"::error {','.join(props)}::{_escape_data(body)}"
