@@ -46,11 +46,28 @@ def reuse_enabled(config: pytest.Config) -> bool:
     return bool(said) if said is not None else settings(config).reuse_servers()
 
 
+def top_level(config: pytest.Config, key: str, default: Any) -> Any:
+    """A top-level [tool.testbed] value without validating the whole table when nothing did yet (validating it
+    imports the configured engines, which a run that uses no service must not pay for)."""
+    if _settings_key in config.stash:
+        return getattr(config.stash[_settings_key], key)
+    from testbed.config import read_table
+
+    return read_table(Path(str(config.rootpath)))[1].get(key, default)
+
+
 def capture_enabled(config: pytest.Config) -> bool:
     """Whether tests get a transcript: [tool.testbed] capture (TESTBED_CAPTURE), unless --testbed-no-capture."""
+    import os
+
+    from testbed.config import FALSE_WORDS
+
     if config.getoption("--testbed-no-capture", default=False):
         return False
-    return settings(config).capture
+    env = os.environ.get("TESTBED_CAPTURE", "").strip().lower()
+    if env:
+        return env not in FALSE_WORDS
+    return top_level(config, "capture", True) is not False
 
 
 def start_for_run(config: pytest.Config, name: str,

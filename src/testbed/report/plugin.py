@@ -101,11 +101,11 @@ class TranscriptHooks:
 
     def _budgets(self, item: pytest.Item) -> tuple[int | None, int]:
         from testbed.plugin.options import marker_options
-        from testbed.plugin.session import settings
+        from testbed.plugin.session import top_level
 
         options = marker_options(item)
-        threshold = options.n_plus_one if options.n_plus_one is not None else settings(self.config).n_plus_one
-        return options.max_queries, threshold
+        threshold = options.n_plus_one if options.n_plus_one is not None else top_level(self.config, "n_plus_one", 0)
+        return options.max_queries, int(threshold or 0)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
