@@ -82,7 +82,7 @@ def parse_time(text: str) -> float:
     """'2024-05-01 10:00:00.123 UTC' -> seconds since the epoch (log_timezone is UTC on our servers)."""
     stamp = text.rsplit(" ", 1)[0] if text.endswith(("UTC", "GMT")) else text
     try:
-        return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC).timestamp()
+        return datetime.fromisoformat(stamp).replace(tzinfo=UTC).timestamp()
     except ValueError:
         return 0.0
 

@@ -67,9 +67,13 @@ class StatementCapture:
     def close(self) -> None:
         self._remove()
 
-    def flush(self, timeout: float = 2.0) -> None:
-        """Publish every statement logged up to now (waits for the server to write its marker)."""
+    def flush(self, wait: bool = True, timeout: float = 2.0) -> None:
+        """Publish every statement logged up to now (``wait``: after the server wrote a marker, so nothing that
+        ran before this call is missing; else only what the log holds already)."""
         if not self.available or not self.databases:
+            return
+        if not wait:
+            self._publish(self._follower.read_lines(), None)
             return
         token = f"{MARKER} {os.getpid()}-{next(_counter)}"
         try:
@@ -78,19 +82,24 @@ class StatementCapture:
             self._publish(self._follower.read_lines(), None)  # the server is gone: what is there, at least
             return
         deadline = time.monotonic() + timeout
-        delay = 0.0002
+        polls = 0
         while not self._publish(self._follower.read_lines(), token) and time.monotonic() < deadline:
-            time.sleep(delay)
-            delay = min(delay * 2, 0.01)
+            # The server's logger writes within a fraction of a millisecond; poll finely, then back off.
+            polls += 1
+            time.sleep(0.0001 if polls < 50 else 0.002)
 
     def _publish(self, lines: list[bytes], token: str | None) -> bool:
         """Publish the records of ``lines``; True once the marker ``token`` was among them."""
         found = False
         own = None
+        watched = [b'"dbname":"' + name.encode() + b'"' for name in self.databases]
         for line in lines:
             if token is not None and MARKER.encode() in line and token.encode() in line:
                 found = True
                 continue
+            if b'"error_severity":"LOG"' in line and (b"  parse <" in line or b"  bind <" in line
+                                                       or not any(d in line for d in watched)):
+                continue  # the steps before an execute, and statements of other workers' databases
             record = parse_record(line)
             if record is None or MARKER in record.message:
                 continue

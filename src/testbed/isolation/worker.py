@@ -226,14 +226,14 @@ class WorkerDatabase:
             raise
 
     def _name_connections(self, ctx: TestContext) -> None:
-        """Connections of this test say so (application_name): the test's own connection, and every libpq
-        connection the process opens meanwhile without a name of its own (PGAPPNAME: the application's pools)."""
+        """Connections the test opens say so (application_name ``testbed:<test>``): every libpq connection the
+        process opens meanwhile without a name of its own (PGAPPNAME: the application's pools, psql)."""
         import os
 
         self._current = ctx
         appname = test_application_name(ctx.name)
-        # Inside the test's transaction under rollback: the ROLLBACK afterwards gives the name back.
-        ctx.connection.execute(f"{INTERNAL}SELECT set_config('application_name', %s, false)", (appname,))
+        # testbed's own connection keeps its name ("testbed"): the transcript knows it by its pid, and a round
+        # trip per test to rename it would double what capture costs a short test.
         self._appname_before = os.environ.get("PGAPPNAME")
         if self._appname_before is None or self._appname_before.startswith("testbed:"):
             os.environ["PGAPPNAME"] = appname

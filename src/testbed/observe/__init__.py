@@ -83,11 +83,12 @@ def active() -> bool:
     return bool(_observers)
 
 
-_sources: list[Callable[[], None]] = []
+_sources: list[Callable[[bool], None]] = []
 
 
-def add_source(flush_source: Callable[[], None]) -> Callable[[], None]:
-    """Register a late publisher: ``flush_source()`` publishes what it saw and has not published yet.
+def add_source(flush_source: Callable[[bool], None]) -> Callable[[], None]:
+    """Register a late publisher: ``flush_source(wait)`` publishes what it saw and has not published yet;
+    with ``wait`` it first makes sure it has seen everything up to now (e.g. waits for a server's log).
 
     Returns the function that removes it.
     """
@@ -102,12 +103,16 @@ def add_source(flush_source: Callable[[], None]) -> Callable[[], None]:
     return remove
 
 
-def flush() -> None:
-    """Ask every source to publish what it has seen up to now (a no-op without sources or listeners)."""
+def flush(wait: bool = True) -> None:
+    """Ask every source to publish what it has seen up to now (a no-op without sources or listeners).
+
+    ``wait=False``: only what is at hand, without waiting for late writers (cheaper; nothing is lost, a later
+    flush publishes the rest with the time it happened).
+    """
     if not _observers:
         return
     for source in list(_sources):
         try:
-            source()
+            source(wait)
         except Exception:  # noqa: S110 - a broken source must never break the code under test
             pass

@@ -126,7 +126,9 @@ class TranscriptHooks:
         elif call.when == "setup" and report.failed:
             observe.flush()
         elif call.when == "teardown":
-            observe.flush()
+            # Everything up to now when someone reads this test's transcript (a failure, the HTML report,
+            # JUnit); otherwise only what the logs hold already, without waiting for them.
+            observe.flush(wait=report.failed or item.nodeid in self.failed or bool(self.html_path or self.junit))
             if report.failed and _is_own_failure(call.excinfo):
                 report.testbed_own_failure = True  # type: ignore[attr-defined]
         if report.failed:

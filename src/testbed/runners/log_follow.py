@@ -71,7 +71,7 @@ class ServerLogSource:
         self._follower = LogFollower(path, from_end=True)
         self._remove = observe.add_source(self.flush)
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = True) -> None:
         from testbed import observe
 
         for raw in self._follower.read_lines()[-200:]:
