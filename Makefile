@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean wiremock
+.PHONY: demo test lint bench clean wiremock browser
 
 # Python keeps the bytecode it compiles (__pycache__, ignored by git) even where the environment turned that
 # off: without it every pytest process, and every pytester run inside the suite, compiles testbed again.
@@ -29,14 +29,23 @@ $(WIREMOCK_JAR):
 
 wiremock: $(WIREMOCK_JAR)
 
-test: $(STAMP) wiremock
+# Headless chromium for the HTML report's browser test (Debian/Ubuntu packages); installed when this runs as root
+# with apt (as CI does), otherwise the test says what to install.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && apt-get install -y -qq chromium chromium-driver) >/dev/null || \
+		echo "apt-get install chromium chromium-driver failed: the HTML report's browser test will fail"; \
+	else echo "no chromium: run 'apt-get install chromium chromium-driver' (the HTML report's browser test needs it)"; fi
+
+test: $(STAMP) wiremock browser
 	$(BIN)/pytest -q -n 2 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples bench
 	$(BIN)/mypy
 
-bench: $(STAMP) wiremock
+bench: $(STAMP) wiremock browser
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -15,12 +15,16 @@ def _escape_property(text: str) -> str:
 
 
 def annotation(entry: dict[str, Any], max_lines: int = 25) -> str:
-    """One workflow command for a failed test: its file and line, the error's last lines and the boundary
-    events the transcript put first."""
+    """One workflow command for a failed test: its file and line, the error and the transcript's section (the
+    boundary events most relevant first)."""
     location = entry.get("location") or ("", None, "")
     path, line = str(location[0]), location[1]
-    error = str(entry.get("error") or "").strip().splitlines()
-    body = "\n".join(error[-max_lines:])
+    crash = entry.get("crash") or ""
+    if isinstance(crash, list):
+        crash = "\n".join(crash)
+    lines = [str(crash).strip(), *str(entry.get("section") or "").strip().splitlines()]
+    body = "\n".join(line for line in lines if line)[:4000] if any(lines) else ""
+    body = "\n".join(body.splitlines()[:max_lines]) or "\n".join(str(entry.get("error", "")).splitlines()[-max_lines:])
     props = [f"file={_escape_property(path)}"] if path else []
     if isinstance(line, int):
         props.append(f"line={line + 1}")

@@ -190,6 +190,10 @@ class TranscriptHooks:
         if report.failed or report.skipped:
             entry["outcome"] = self._outcome(report)
             entry.setdefault("error", _short_error(report))
+        if report.failed:
+            crash = getattr(getattr(report.longrepr, "reprcrash", None), "message", "")
+            entry.setdefault("crash", crash or (report.longreprtext or "").strip().splitlines()[-1:] or [""])
+            entry.setdefault("section", next((text for name, text in report.sections if name == SECTION), ""))
         if hasattr(report, "wasxfail"):
             entry["outcome"] = "xfailed" if report.skipped else "xpassed"
         if report.when == "teardown":

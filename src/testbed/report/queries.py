@@ -44,19 +44,21 @@ class Query:
     database: str
     error: str
     params: str
+    shown: str = ""  # the statement with its logged parameter values in place of $1, $2, ...
 
     @classmethod
     def from_event(cls, event: observe.BoundaryEvent) -> Query:
         d = event.data
         sql = str(d.get("sql", ""))
         return cls(sql, shape(sql), event.at, d.get("duration_ms"), str(d.get("application_name") or ""),
-                   str(d.get("database") or ""), str(d.get("error") or ""), str(d.get("params") or ""))
+                   str(d.get("database") or ""), str(d.get("error") or ""), str(d.get("params") or ""),
+                   event.summary.split("  -> ERROR", 1)[0])
 
     def __str__(self) -> str:
         took = f" ({self.duration_ms:.2f} ms)" if self.duration_ms is not None else ""
         err = f"  -> ERROR {self.error}" if self.error else ""
         who = f" [{self.application_name}]" if self.application_name else ""
-        return f"{' '.join(self.sql.split())[:300]}{took}{who}{err}"
+        return f"{' '.join((self.shown or self.sql).split())[:300]}{took}{who}{err}"
 
 
 def is_statement(event: observe.BoundaryEvent) -> bool:
