@@ -309,6 +309,10 @@ class MysqlServer(ManagedServer):
         private.mkdir(mode=0o700)
         chown_tree(str(private), self.run_as)
         self.socket = private / "mysqld.sock"
+        # The slow query log (every statement once a run turns it on with long_query_time = 0), read by the
+        # per-test transcript: readable by this run's user when the server runs as another one.
+        (self.run_dir / "log").mkdir(mode=0o755)
+        chown_tree(str(self.run_dir / "log"), self.run_as)
 
     def make_data_dir(self, target: Path, scratch: Path) -> None:
         """mariadb-install-db (or mysqld --initialize-insecure) into ``target``, as the server's user."""
@@ -342,7 +346,9 @@ class MysqlServer(ManagedServer):
             f"--pid-file={private / 'mysqld.pid'}", f"--tmpdir={private}", f"--bind-address={LOOPBACK}",
             f"--port={self.port}", *FLAGS,
         ]
-        options = {**LAYOUT_OPTIONS, **TUNED, **self.settings.options}
+        assert self.run_dir is not None
+        logging = {"slow_query_log_file": str(self.run_dir / "log" / "slow.log"), "log_output": "FILE"}
+        options = {**LAYOUT_OPTIONS, **TUNED, **logging, **self.settings.options}
         argv += [f"--{k.replace('_', '-')}={v}" for k, v in options.items()]
         return argv, None
 
@@ -384,8 +390,10 @@ class MysqlServer(ManagedServer):
 
     def endpoint(self) -> MysqlEndpoint:
         assert self.socket is not None and self.location is not None
+        assert self.run_dir is not None
         return MysqlEndpoint(**self.base_endpoint_fields(), socket=str(self.socket), password=self.password,
-                             flavor=self.flavor, data_kind=self.location.kind)
+                             flavor=self.flavor, data_kind=self.location.kind,
+                             statement_log=str(self.run_dir / "log" / "slow.log"))
 
     def describe(self) -> Mapping[str, str]:
         info = dict(super().describe())
@@ -569,6 +577,7 @@ class MysqlEndpoint(Endpoint):
     data_kind: str = ""
     # runner = "existing": the configured URL (user, password, host/port or unix_socket); pid is 0.
     existing_url: str = ""
+    statement_log: str = ""  # the slow query log of a server testbed started ("" when none)
 
     @classmethod
     def of(cls, server: MysqlServer | ExistingMysqlServer) -> MysqlEndpoint:

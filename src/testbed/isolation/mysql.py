@@ -173,6 +173,36 @@ class MysqlWorkerDatabase:
         self._ids: dict[str, tuple[int, int]] | None = None
         self._id_source: str | None = None
         self.timings: dict[str, float] = {}
+        self.capture: Any = None  # MysqlStatementCapture, once enable_capture() found the server's log
+
+    def enable_capture(self) -> bool:
+        """Log every statement (the slow query log with long_query_time = 0) and publish this worker's per test
+        (testbed.observe). False when the server keeps no log testbed can read (one testbed did not start)."""
+        from pathlib import Path
+
+        from testbed.isolation.mysql_statement_log import MysqlStatementCapture, enable
+
+        if self.capture is not None:
+            return True
+        if not getattr(self.endpoint, "statement_log", ""):
+            return False
+        enable(self.admin())
+        if self._test_conn is not None and self._test_conn.open:
+            with self._test_conn.cursor() as cur:
+                cur.execute("SET SESSION long_query_time = 0")
+        self.capture = MysqlStatementCapture(Path(self.endpoint.statement_log), self._mark, self._own_threads,
+                                             {self.dbname}, self.endpoint.flavor)
+        return True
+
+    def _mark(self, token: str) -> None:
+        self._exec(f"SELECT '{token}'")
+
+    def _own_threads(self) -> list[int]:
+        found = []
+        for conn in (self._test_conn, self._admin):
+            if conn is not None and conn.open:
+                found.append(int(conn.thread_id()))
+        return found
 
     # -- connections -------------------------------------------------------------------------------
     def admin(self) -> pymysql.connections.Connection[Any]:
@@ -608,6 +638,8 @@ class MysqlWorkerDatabase:
 
     def close(self) -> None:
         """Close testbed's connections (the server, and with it the databases, goes at session end)."""
+        if self.capture is not None:
+            self.capture.close()
         if self._test_conn is not None:
             self._test_conn.close_for_real()
         if self._admin is not None:

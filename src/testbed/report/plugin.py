@@ -12,6 +12,7 @@ Cheap to load: the recorder and renderers are imported when the first test runs.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -116,16 +117,20 @@ class TranscriptHooks:
             return
         from testbed import observe
 
-        transcript.phase_ends[call.when] = call.stop
         if call.when == "call":
             max_queries, n_plus_one = self._budgets(item)
             if report.failed or max_queries is not None or n_plus_one:
                 observe.flush()
+            # After the flush: a log timed to the second (MariaDB's) is timed when read, still in this phase.
+            transcript.phase_ends["call"] = max(call.stop, time.time())
             if report.passed and (max_queries is not None or n_plus_one):
                 self._check_budgets(report, transcript, max_queries, n_plus_one)
-        elif call.when == "setup" and report.failed:
-            observe.flush()
+        elif call.when == "setup":
+            if report.failed:
+                observe.flush()
+            transcript.phase_ends["setup"] = max(call.stop, time.time())
         elif call.when == "teardown":
+            transcript.phase_ends["teardown"] = call.stop
             # Everything up to now when someone reads this test's transcript (a failure, the HTML report,
             # JUnit); otherwise only what the logs hold already, without waiting for them.
             observe.flush(wait=report.failed or item.nodeid in self.failed or bool(self.html_path or self.junit))

@@ -180,7 +180,7 @@ def _who(d: Any) -> str:
     if d.get("connection"):
         return f" [{d['connection']}]"
     app = str(d.get("application_name") or "")
-    pid = f"pid {d['pid']}" if d.get("pid") else ""
+    pid = (f"pid {d['pid']}" if d.get("engine") == "postgres" else f"connection {d['pid']}") if d.get("pid") else ""
     if app.startswith("testbed:"):
         app = "opened by the test"
     return f" [{', '.join(p for p in (app, pid) if p)}]" if app or pid else ""
@@ -222,7 +222,7 @@ def failure_section(t: Transcript, n_plus_one_hint: int = 10) -> str:
         blocks.append(("leaks and timeouts", [f"{_when(t, e)} {_clip(e.summary)}" for e in problems[-3:]]))
     counted = [e for e in statements if is_query(shape(str(e.data.get("sql", ""))))]
     if statements:
-        shown = [e for e in statements if e not in errors][-8:]
+        shown = [e for e in counted if e not in errors][-8:]  # without BEGIN/COMMIT/SET noise
         title = f"last statements ({len(counted)} on the test's databases, any connection)"
         blocks.append((title, [_statement_line(t, e) for e in shown]))
         top = Counter(shape(str(e.data.get("sql", ""))) for e in counted).most_common(1)
