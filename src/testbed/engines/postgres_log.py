@@ -64,6 +64,7 @@ class LogRecord:
     hint: str = ""
     state_code: str = ""
     backend_type: str = ""
+    context: str = ""  # a failed statement's parameters: "unnamed portal with parameters: $1 = '5'"
 
     def describe(self) -> str:
         """The record as one log line for a person."""
@@ -101,6 +102,7 @@ def parse_record(line: bytes) -> LogRecord | None:
         message=str(raw.get("message") or ""), statement=str(raw.get("statement") or ""),
         detail=str(raw.get("detail") or ""), hint=str(raw.get("hint") or ""),
         state_code=str(raw.get("state_code") or ""), backend_type=str(raw.get("backend_type") or ""),
+        context=str(raw.get("context") or ""),
     )
 
 
@@ -130,8 +132,9 @@ def statement_of(record: LogRecord) -> StatementRecord | None:
                                float(m.group(1)), params=params)
     if record.severity == "ERROR" and record.statement:
         error = f"{record.state_code} {record.message}".strip()
+        params = record.context.split("parameters: ", 1)[1] if "parameters: " in record.context else ""
         return StatementRecord(record.at, record.pid, record.dbname, record.application_name, record.statement,
-                               error=error, detail=record.detail)
+                               error=error, detail=record.detail, params=params)
     return None
 
 

@@ -29,7 +29,8 @@ from testbed.runners.log_follow import LogFollower
 INTERNAL = "/*testbed*/ "  # testbed's own statements start with this and are left out of transcripts
 MARKER = "testbed-mark"
 # Per database: every statement logged with its duration; parameters of extended-protocol statements capped.
-DATABASE_SETTINGS = ("log_min_duration_statement = 0", "log_parameter_max_length = 256")
+DATABASE_SETTINGS = ("log_min_duration_statement = 0", "log_parameter_max_length = 256",
+                     "log_parameter_max_length_on_error = 256")
 MAX_SQL = 4000  # characters of one statement kept in an event
 _TRANSACTION_CONTROL = frozenset({"BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "END"})
 _SERVER_LOG_LEVELS = frozenset({"WARNING", "ERROR", "FATAL", "PANIC"})
