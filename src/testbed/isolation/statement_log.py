@@ -115,8 +115,8 @@ class StatementCapture:
                                     detail=record.detail, database=record.dbname)
                 continue
             sql = statement.sql.strip()
-            if sql.startswith(INTERNAL.strip()):
-                continue
+            if sql.startswith(INTERNAL.strip()) or record.application_name.startswith("testbed-"):
+                continue  # testbed's own statements, and its tools' connections (pool pressure)
             if own is None:
                 own = set(self._own_pids())
             word = sql.rstrip(";").upper()

@@ -217,6 +217,8 @@ class TranscriptHooks:
         if getattr(report, "testbed_own_failure", False) and report.failed and call is not None and call.failed:
             # One failure, not "1 failed, 1 error": the teardown's finding goes with the test's failure.
             call.sections.append((FOLDED, report.longreprtext))
+            call.sections.extend((f"{name} (at teardown)", text) for name, text in report.sections
+                                 if name not in (SECTION,) and not name.startswith("Captured"))
             report.outcome = "passed"
             entry["outcome"] = "failed"
             entry["error"] = entry.get("error", "") + "\n\nalso at teardown:\n" + report.longreprtext[-3000:]
