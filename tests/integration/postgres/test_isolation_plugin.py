@@ -277,7 +277,7 @@ def test_a_connection_idle_in_transaction_fails_fast_naming_it(project: pytest.P
     # Only the test that left it fails (before: every later truncate test waited and failed too).
     result.assert_outcomes(passed=2, failed=1)  # the leak is the test's one failure
     result.stdout.fnmatch_lines([
-        "*ERROR at teardown of test_1_leaves_a_transaction_open*",
+        "*_ test_1_leaves_a_transaction_open _*",
         "*held locks on this test's tables and blocked the cleanup*",
         "*backend pid * app-pool from *, idle in transaction, last query: 'select count(*) from customers'*",
     ])
