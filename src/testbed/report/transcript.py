@@ -222,7 +222,11 @@ def failure_section(t: Transcript, n_plus_one_hint: int = 10) -> str:
         blocks.append(("leaks and timeouts", [f"{_when(t, e)} {_clip(e.summary)}" for e in problems[-3:]]))
     counted = [e for e in statements if is_query(shape(str(e.data.get("sql", ""))))]
     if statements:
-        shown = [e for e in counted if e not in errors][-8:]  # without BEGIN/COMMIT/SET noise
+        # Without the drivers' session noise (SET, SHOW, BEGIN); COMMIT and ROLLBACK stay: where a transaction
+        # ended is often the finding.
+        noise = ("set ", "show ", "begin", "start transaction", "deallocate", "discard", "release savepoint")
+        shown = [e for e in statements if e not in errors
+                 and not shape(str(e.data.get("sql", ""))).startswith(noise)][-8:]
         title = f"last statements ({len(counted)} on the test's databases, any connection)"
         blocks.append((title, [_statement_line(t, e) for e in shown]))
         top = Counter(shape(str(e.data.get("sql", ""))) for e in counted).most_common(1)
