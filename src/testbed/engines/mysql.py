@@ -21,7 +21,7 @@ import secrets
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -451,14 +451,17 @@ class ServerUrl:
 class ExistingMysqlServer:
     """A server that runs already (runner = "existing"): testbed neither starts nor stops it.
 
-    Its template database is kept between runs and rebuilt only when the migrations' content key changes
-    (stored in testbed_admin.meta); worker databases are replaced at the next session. testbed creates
-    only databases named testbed_*, and drops or truncates only those in its registry.
+    Several runs may share it (see ``testbed.schema.mysql_owner``): each run's databases are named
+    ``testbed_r<run>_<worker>`` and carry its marker, and the run holds a named lock while it lives; the
+    migrated template is ``testbed_tpl_<hash>``, built once per migrations hash under a named lock and kept
+    for later runs. testbed drops only its own databases, and another run's only when that run is gone.
     """
 
     def __init__(self, settings: ServiceSettings) -> None:
         if not settings.url:
             raise ConfigError("[tool.testbed.mysql] runner = 'existing' needs url = 'mysql://...'.")
+        from testbed.schema.template import RunOwner
+
         self.settings = settings
         self.target = ServerUrl.parse(settings.url)
         self.flavor = BOUNDARY
@@ -466,6 +469,11 @@ class ExistingMysqlServer:
         self.cache_hit = False
         self.binary: Candidate | None = None
         self.timings: dict[str, float] = {}
+        self.owner = RunOwner()
+        self.db_prefix = f"testbed_r{self.owner.run}"
+        self.template = ""
+        self.reaped: list[str] = []
+        self._liveness: pymysql.connections.Connection[Any] | None = None
 
     def connect(self, dbname: str | None = None, **kwargs: Any) -> pymysql.connections.Connection[Any]:
         import pymysql
@@ -479,9 +487,14 @@ class ExistingMysqlServer:
         return self.target.url(dbname)
 
     def start(
-        self, *, content_key: str = "empty", build_template: Callable[[ExistingMysqlServer], None] | None = None
+        self, *, content_key: str = "empty", build_template: Callable[..., None] | None = None,
+        migration_timeout: float = 120.0,
     ) -> ExistingMysqlServer:
+        """Check the server, take this run's liveness lock, drop dead runs' databases, build or reuse the
+        template of ``content_key``."""
         import pymysql
+
+        from testbed.schema import mysql_owner
 
         t0 = time.perf_counter()
         try:
@@ -492,52 +505,89 @@ class ExistingMysqlServer:
                 f"url: {exc}. Start it, fix the url, or remove runner = 'existing' to let testbed run its own.",
                 boundary=BOUNDARY,
             ) from None
-        with contextlib.closing(conn), conn.cursor() as cur:
-            cur.execute("SELECT VERSION()")
-            full = str(cur.fetchone()[0])
-            self.flavor = "MariaDB" if "mariadb" in full.lower() else "MySQL"
-            self.version = binaries.parse_version(full)
-            want_flavor, want_version = split_pin(self.settings.version)
-            if (want_flavor and want_flavor != self.flavor.lower()) or not binaries.version_matches(
-                want_version, self.version
-            ):
-                raise VersionMismatchError(
-                    f"MariaDB/MySQL {self.settings.version} requested, but the existing server "
-                    f"{self.target.redacted()} is {self.flavor} {full}. Change [tool.testbed.mysql] version or url.",
-                    boundary=self.flavor,
-                )
-            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{ADMIN_DB}`")
-            cur.execute(f"CREATE TABLE IF NOT EXISTS `{ADMIN_DB}`.owned (name VARCHAR(64) PRIMARY KEY, "
-                        "created TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB")
-            cur.execute(f"CREATE TABLE IF NOT EXISTS `{ADMIN_DB}`.dirty (db VARCHAR(64) NOT NULL, tbl VARCHAR(64) "
-                        "NOT NULL, conn BIGINT UNSIGNED NOT NULL, PRIMARY KEY (db, tbl, conn)) ENGINE=MEMORY")
-            cur.execute(f"CREATE TABLE IF NOT EXISTS `{ADMIN_DB}`.meta (k VARCHAR(64) PRIMARY KEY, "
-                        "v VARCHAR(200) NOT NULL) ENGINE=InnoDB")
-            cur.execute(f"SELECT v FROM `{ADMIN_DB}`.meta WHERE k = 'template_key'")
-            row = cur.fetchone()
-            cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (TEMPLATE_DB,))
+        try:
+            with contextlib.closing(conn), conn.cursor() as cur:
+                self._check_version(cur)
+                # First of all: a database carrying this run's marker must never exist without its lock.
+                self._liveness = self.connect(autocommit=True, connect_timeout=5)
+                mysql_owner.hold_run_lock(self._liveness, self.owner)
+                cur.execute(f"CREATE DATABASE IF NOT EXISTS `{ADMIN_DB}`")
+                cur.execute(f"CREATE TABLE IF NOT EXISTS `{ADMIN_DB}`.owned (name VARCHAR(64) PRIMARY KEY, "
+                            "created TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB")
+                cur.execute(f"CREATE TABLE IF NOT EXISTS `{ADMIN_DB}`.dirty (db VARCHAR(64) NOT NULL, tbl "
+                            "VARCHAR(64) NOT NULL, conn BIGINT UNSIGNED NOT NULL, PRIMARY KEY (db, tbl, conn)) "
+                            "ENGINE=MEMORY")
+                self.reaped = mysql_owner.reap(conn, self.owner.run)
+                self._template(cur, content_key, build_template, migration_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.timings["start_ms"] = (time.perf_counter() - t0) * 1000
+        return self
+
+    def _check_version(self, cur: Any) -> None:
+        cur.execute("SELECT VERSION()")
+        full = str(cur.fetchone()[0])
+        self.flavor = "MariaDB" if "mariadb" in full.lower() else "MySQL"
+        self.version = binaries.parse_version(full)
+        want_flavor, want_version = split_pin(self.settings.version)
+        if (want_flavor and want_flavor != self.flavor.lower()) or not binaries.version_matches(
+            want_version, self.version
+        ):
+            raise VersionMismatchError(
+                f"MariaDB/MySQL {self.settings.version} requested, but the existing server "
+                f"{self.target.redacted()} is {self.flavor} {full}. Change [tool.testbed.mysql] version or url.",
+                boundary=self.flavor,
+            )
+
+    def _template(
+        self, cur: Any, content_key: str, build: Callable[..., None] | None, migration_timeout: float
+    ) -> None:
+        """Reuse the template of these migrations, or build it, once, while concurrent runs wait."""
+        from testbed.schema import mysql_owner
+
+        name = mysql_owner.template_name(content_key)
+        lock = mysql_owner.template_lock(content_key)
+        wait = int(migration_timeout) + 60
+        cur.execute("SELECT GET_LOCK(%s, %s)", (lock, wait))
+        got = cur.fetchone()
+        if not got or got[0] != 1:
+            raise ServerStartError(
+                f"waited {wait} s for another run to build the template {name} on {self.target.redacted()} "
+                f"(it holds the named lock {lock!r}; see SELECT IS_USED_LOCK('{lock}') and that connection in "
+                "the processlist). Wait for it, or end it.",
+                boundary=self.flavor,
+            )
+        try:
+            cur.execute("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,))
             exists = cur.fetchone() is not None
-            cur.execute(f"SELECT 1 FROM `{ADMIN_DB}`.owned WHERE name = %s", (TEMPLATE_DB,))
+            cur.execute(f"SELECT 1 FROM `{ADMIN_DB}`.owned WHERE name = %s", (name,))
             owned = cur.fetchone() is not None
             if exists and not owned:
                 raise GuardError(
-                    f"the existing server has a database {TEMPLATE_DB!r} that testbed did not create; testbed "
+                    f"the existing server has a database {name!r} that testbed did not create; testbed "
                     "will neither use nor replace it. Rename or drop it yourself.",
                     boundary=self.flavor,
                 )
-            if exists and row is not None and row[0] == content_key:
+            marker = mysql_owner.read_marker(cur, name) if exists else None
+            if marker is not None and marker.get("key") == content_key:
                 self.cache_hit = True
             else:
-                if exists:
-                    cur.execute(f"DROP DATABASE `{TEMPLATE_DB}`")
-                cur.execute(f"DELETE FROM `{ADMIN_DB}`.meta WHERE k = 'template_key'")
-                cur.execute(f"CREATE DATABASE `{TEMPLATE_DB}` CHARACTER SET utf8mb4")
-                cur.execute(f"INSERT IGNORE INTO `{ADMIN_DB}`.owned (name) VALUES (%s)", (TEMPLATE_DB,))
-                if build_template is not None:
-                    build_template(self)
-                cur.execute(f"INSERT INTO `{ADMIN_DB}`.meta (k, v) VALUES ('template_key', %s)", (content_key,))
-        self.timings["start_ms"] = (time.perf_counter() - t0) * 1000
-        return self
+                if exists:  # testbed's, unfinished (its builder died under this lock): nobody copies from it
+                    cur.execute(f"DROP DATABASE `{name}`")
+                cur.execute(f"INSERT IGNORE INTO `{ADMIN_DB}`.owned (name) VALUES (%s)", (name,))
+                cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+                try:
+                    if build is not None:
+                        build(self, name)
+                    mysql_owner.mark(cur, name, template_key=content_key)  # last: the template is complete
+                except BaseException:
+                    cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+                    cur.execute(f"DELETE FROM `{ADMIN_DB}`.owned WHERE name = %s", (name,))
+                    raise
+        finally:
+            cur.execute("SELECT RELEASE_LOCK(%s)", (lock,))
+        self.template = name
 
     def log_tail(self, lines: int = 25) -> str:
         return "    (an existing server: its log is wherever its owner keeps it)"
@@ -547,21 +597,29 @@ class ExistingMysqlServer:
             host=self.target.host, port=self.target.port, socket=self.target.unix_socket,
             password=self.target.password, version=self.version, flavor=self.flavor, binary="(existing server)",
             source=f"existing server {self.target.redacted()}", pid=0, start_time=None, log_path="",
-            data_kind="existing", existing_url=self.target.url(),
+            data_kind="existing", existing_url=self.target.url(), template=self.template,
+            db_prefix=self.db_prefix, owner=asdict(self.owner),
         )
 
     def check_alive(self, what: str = "the test") -> None:
         return None
 
     def stop(self) -> None:
-        return None  # not ours
+        """Nothing to stop: the server is not ours. Releases the run's liveness lock."""
+        if self._liveness is not None:
+            with contextlib.suppress(Exception):
+                self._liveness.close()
+            self._liveness = None
 
     def describe(self) -> Mapping[str, str]:
-        return {
+        info = {
             "engine": self.flavor, "version": self.version, "binary": "(existing server)", "source": "url",
-            "url": self.target.redacted(), "data": "the existing server's",
+            "url": self.target.redacted(), "data": f"the existing server's ({self.template}, {self.db_prefix}_*)",
             "cache": "hit" if self.cache_hit else "built",
         }
+        if self.reaped:
+            info["cleaned"] = "; ".join(self.reaped)
+        return info
 
 
 @dataclass(frozen=True)
@@ -578,6 +636,9 @@ class MysqlEndpoint(Endpoint):
     # runner = "existing": the configured URL (user, password, host/port or unix_socket); pid is 0.
     existing_url: str = ""
     statement_log: str = ""  # the slow query log of a server testbed started ("" when none)
+    template: str = TEMPLATE_DB  # the migrated template the worker databases are copied from
+    db_prefix: str = "testbed"  # worker databases are <db_prefix>_<worker>
+    owner: dict[str, Any] | None = None  # a shared server: the run whose marker its databases carry (RunOwner)
 
     @classmethod
     def of(cls, server: MysqlServer | ExistingMysqlServer) -> MysqlEndpoint:
@@ -629,7 +690,7 @@ class MysqlEndpoint(Endpoint):
             raise self.died_error(what)
 
 
-def template_builder(settings: SqlSettings, root: Path) -> tuple[str, Callable[[Any], None]]:
+def template_builder(settings: SqlSettings, root: Path) -> tuple[str, Callable[..., None]]:
     """The cache key of the project's migrated template and the function that builds it."""
     from testbed.schema.migrations import migration_source
     from testbed.schema.mysql_migrations import apply_migrations, content_key
@@ -637,9 +698,9 @@ def template_builder(settings: SqlSettings, root: Path) -> tuple[str, Callable[[
     source = migration_source(settings.migrations, root, "mysql")
     key = content_key(source)
 
-    def build(server: MysqlServer | ExistingMysqlServer) -> None:
+    def build(server: MysqlServer | ExistingMysqlServer, dbname: str = TEMPLATE_DB) -> None:
         try:
-            apply_migrations(source, server.socket_kwargs(TEMPLATE_DB), server.url(TEMPLATE_DB),
+            apply_migrations(source, server.socket_kwargs(dbname), server.url(dbname),
                              flavor=server.flavor, timeout=settings.migration_timeout)
         except MigrationError as exc:
             raise MigrationError(
@@ -671,16 +732,12 @@ class MysqlEngine(SqlEngine):
     def attach(self, settings: ServiceSettings, root: Path, workers: tuple[str | None, ...]) -> Running:
         assert isinstance(settings, SqlSettings)
         key, build = template_builder(settings, root)
-        return ExistingMysqlServer(settings).start(content_key=key, build_template=build)
+        return ExistingMysqlServer(settings).start(content_key=key, build_template=build,
+                                                   migration_timeout=settings.migration_timeout)
 
     def database_url(self, endpoint: Endpoint, dbname: str) -> str:
         assert isinstance(endpoint, MysqlEndpoint)
         return endpoint.database_url(dbname)
-
-    def worker_database_name(self, endpoint: Endpoint, worker_id: str | None) -> str:
-        from testbed.isolation.context import worker_db_name
-
-        return worker_db_name(worker_id or "main")
 
     def database_view(self, endpoint: Endpoint, dbname: str) -> dict[str, str]:
         view = super().database_view(endpoint, dbname)

@@ -25,7 +25,9 @@ MySQL has no ``CREATE DATABASE ... TEMPLATE``: a copy replays the template's ``S
 (tables with their foreign keys, views, triggers, routines) and copies the seed rows.
 
 Guard: testbed only truncates or drops databases listed in its registry (``testbed_admin.owned``), which
-only testbed writes when it creates a database.
+only testbed writes when it creates a database. On a shared server (runner = "existing") each database made
+here also carries its run's marker (``testbed.schema.mysql_owner``), and the worker database is dropped at
+the end of the session.
 """
 
 from __future__ import annotations
@@ -44,9 +46,11 @@ import pymysql.connections
 
 from testbed import observe
 from testbed.config import ISOLATION_STRATEGIES
-from testbed.engines.mysql import ADMIN_DB, TEMPLATE_DB, MysqlEndpoint
-from testbed.errors import ConfigError, GuardError, IsolationError, LeakError
+from testbed.engines.mysql import ADMIN_DB, MysqlEndpoint
+from testbed.errors import ConfigError, GuardError, IsolationError, LeakError, TestbedError
 from testbed.isolation.context import BaseTestContext, worker_db_name
+from testbed.schema import mysql_owner
+from testbed.schema.template import RunOwner
 
 DIRTY_TABLE = f"`{ADMIN_DB}`.dirty"
 TRIGGER_PREFIX = "testbed_dirty_"
@@ -161,7 +165,10 @@ class MysqlWorkerDatabase:
         self, endpoint: MysqlEndpoint, worker_id: str = "main", seed_tables: tuple[str, ...] | None = None
     ) -> None:
         self.endpoint = endpoint
-        self.dbname = worker_db_name(worker_id)
+        self.dbname = worker_db_name(worker_id, endpoint.db_prefix)
+        self.template = endpoint.template
+        # On a shared server (runner = "existing"): the run whose marker every database made here carries.
+        self.owner = RunOwner(**endpoint.owner) if endpoint.owner else None
         self.boundary = f"{endpoint.flavor} isolation"
         self._configured_seeds = seed_tables
         self._clone_counter = itertools.count(1)
@@ -233,10 +240,11 @@ class MysqlWorkerDatabase:
         return self._layout
 
     def _read_layout(self) -> TemplateLayout:
-        tpl = quote_ident(TEMPLATE_DB)
+        template = self.template
+        tpl = quote_ident(template)
         rows = self._exec(
             "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
-            "ORDER BY TABLE_NAME", (TEMPLATE_DB,)
+            "ORDER BY TABLE_NAME", (template,)
         )
         tables = [r[0] for r in rows if r[1] == "BASE TABLE"]
         views = [r[0] for r in rows if r[1] == "VIEW"]
@@ -245,25 +253,25 @@ class MysqlWorkerDatabase:
             ddl = self._exec(f"SHOW CREATE TABLE {tpl}.{quote_ident(t)}")[0][1]
             create.append(("table", "", ddl))
         # Views may depend on views: ordered by dependency below, by retrying until all are created.
-        prefix = f"{quote_ident(TEMPLATE_DB)}."
+        prefix = f"{tpl}."
         for v in views:
             row = self._exec(f"SHOW CREATE VIEW {tpl}.{quote_ident(v)}")[0]
             create.append(("view", "", row[1].replace(prefix, "")))
         for (name,) in self._exec(
             "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s AND ROUTINE_TYPE = %s",
-            (TEMPLATE_DB, "PROCEDURE"),
+            (template, "PROCEDURE"),
         ):
             row = self._exec(f"SHOW CREATE PROCEDURE {tpl}.{quote_ident(name)}")[0]
             create.append(("routine", row[1], row[2]))
         for (name,) in self._exec(
-            "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s AND ROUTINE_TYPE = %s",
-            (TEMPLATE_DB, "FUNCTION"),
+            "SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = %s AND ROUTINE_TYPE = %s "
+            "AND ROUTINE_NAME <> %s", (template, "FUNCTION", mysql_owner.MARKER_FUNCTION),  # each copy gets its own
         ):
             row = self._exec(f"SHOW CREATE FUNCTION {tpl}.{quote_ident(name)}")[0]
             create.append(("routine", row[1], row[2]))
         for (name,) in self._exec(
             "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s "
-            "ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER", (TEMPLATE_DB,)
+            "ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER", (template,)
         ):
             row = self._exec(f"SHOW CREATE TRIGGER {tpl}.{quote_ident(name)}")[0]
             create.append(("trigger", row[1], row[2]))
@@ -286,7 +294,7 @@ class MysqlWorkerDatabase:
         if seeds:
             for tname, col in self._exec(
                 "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
-                "AND EXTRA NOT LIKE '%%GENERATED%%' ORDER BY TABLE_NAME, ORDINAL_POSITION", (TEMPLATE_DB,)
+                "AND EXTRA NOT LIKE '%%GENERATED%%' ORDER BY TABLE_NAME, ORDINAL_POSITION", (template,)
             ):
                 columns.setdefault(tname, []).append(col)
         cascades: dict[str, set[str]] = {}
@@ -294,7 +302,7 @@ class MysqlWorkerDatabase:
             "SELECT TABLE_NAME, REFERENCED_TABLE_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
             "WHERE CONSTRAINT_SCHEMA = %s AND UNIQUE_CONSTRAINT_SCHEMA = %s "
             "AND (DELETE_RULE <> 'RESTRICT' AND DELETE_RULE <> 'NO ACTION' "
-            "OR UPDATE_RULE <> 'RESTRICT' AND UPDATE_RULE <> 'NO ACTION')", (TEMPLATE_DB, TEMPLATE_DB)
+            "OR UPDATE_RULE <> 'RESTRICT' AND UPDATE_RULE <> 'NO ACTION')", (template, template)
         ):
             cascades.setdefault(str(parent), set()).add(str(child))
         return TemplateLayout(tables=tables, create=create, seed_tables=seeds, seed_columns=columns,
@@ -324,6 +332,9 @@ class MysqlWorkerDatabase:
         self._exec(f"INSERT INTO `{ADMIN_DB}`.owned (name) VALUES (%s)", (name,))
         self._exec(f"CREATE DATABASE {q}")
         conn = self.admin()
+        if self.owner is not None:  # at once: a run killed while copying leaves a database the next one may drop
+            with conn.cursor() as cur:
+                mysql_owner.mark(cur, name, owner=self.owner)
         conn.select_db(name)
         try:
             with conn.cursor() as cur:
@@ -378,7 +389,7 @@ class MysqlWorkerDatabase:
         cols = ", ".join(quote_ident(c) for c in self.layout().seed_columns.get(table, []))
         return (
             f"INSERT INTO {quote_ident(dbname)}.{quote_ident(table)} ({cols}) "
-            f"SELECT {cols} FROM {quote_ident(TEMPLATE_DB)}.{quote_ident(table)}"
+            f"SELECT {cols} FROM {quote_ident(self.template)}.{quote_ident(table)}"
         )
 
     def drop(self, name: str) -> None:
@@ -637,9 +648,13 @@ class MysqlWorkerDatabase:
         return problems
 
     def close(self) -> None:
-        """Close testbed's connections (the server, and with it the databases, goes at session end)."""
+        """Close testbed's connections; on a shared server, drop this worker's database too (a server of
+        testbed's own goes at session end, and its databases with it)."""
         if self.capture is not None:
             self.capture.close()
+        if self.owner is not None:
+            with contextlib.suppress(pymysql.err.MySQLError, TestbedError):
+                self.drop(self.dbname)
         if self._test_conn is not None:
             self._test_conn.close_for_real()
         if self._admin is not None:

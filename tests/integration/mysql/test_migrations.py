@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import testbed
 from testbed.config import ServiceSettings
 from testbed.errors import MigrationError
 from testbed.provision_mysql import RunningMysql, start_mysql
@@ -53,3 +54,56 @@ def test_content_key_follows_every_byte_of_the_migrations(migrations_copy: Path)
     f.write_text(f.read_text() + "\n-- a comment changes the key too\n")
     after = content_key(migration_source(str(migrations_copy), migrations_copy.parent))
     assert before != after
+
+
+ENV_IGNORING_URL = """
+import os
+from alembic import context
+from sqlalchemy import create_engine
+
+# Like many real env.py files: the URL comes from the application's settings, not from alembic's config.
+engine = create_engine(os.environ.get("TESTBED_DATABASE_URL") if os.environ.get("HONOUR") else
+                       "sqlite:///" + os.path.join(os.path.dirname(__file__), "app.db"))
+with engine.connect() as connection:
+    context.configure(connection=connection)
+    with context.begin_transaction():
+        context.run_migrations()
+engine.dispose()
+"""
+
+
+def _alembic_project(root: Path) -> None:
+    (root / "alembic.ini").write_text("[alembic]\nscript_location = %(here)s/alembic\n")
+    versions = root / "alembic" / "versions"
+    versions.mkdir(parents=True)
+    (root / "alembic" / "env.py").write_text(ENV_IGNORING_URL)
+    (root / "alembic" / "script.py.mako").write_text("")
+    (versions / "0001_widgets.py").write_text(
+        "from alembic import op\nrevision = '0001'\ndown_revision = None\n\n"
+        "def upgrade():\n    op.execute('CREATE TABLE widgets (id INT PRIMARY KEY, name VARCHAR(20))')\n"
+    )
+
+
+def test_an_env_py_that_ignores_the_url_is_caught_and_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _alembic_project(tmp_path)
+    monkeypatch.setenv("TESTBED_CACHE_DIR", str(tmp_path / "cache"))
+    for _attempt in range(2):  # the second run must not find an empty template cached by the first
+        with pytest.raises(MigrationError) as caught, testbed.mysql(migrations="alembic", root=tmp_path):
+            pass
+        message = str(caught.value)
+        assert "has no alembic_version table, not at head (0001)" in message
+        assert str(tmp_path / "alembic" / "env.py") in message
+        assert "TESTBED_DATABASE_URL" in message
+        assert "MariaDB migrations" in message or "MySQL migrations" in message
+    assert (tmp_path / "alembic" / "app.db").exists(), "the migration did run elsewhere: the message must say so"
+
+
+def test_the_env_var_idiom_migrates_the_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _alembic_project(tmp_path)
+    monkeypatch.setenv("HONOUR", "1")
+    monkeypatch.setenv("TESTBED_CACHE_DIR", str(tmp_path / "cache"))  # built here, not found in a cache
+    with testbed.mysql(migrations="alembic", root=tmp_path) as m, m.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT version_num FROM alembic_version")
+        assert cur.fetchall() == (("0001",),)
