@@ -699,9 +699,15 @@ def template_builder(settings: SqlSettings, root: Path) -> tuple[str, Callable[.
     key = content_key(source)
 
     def build(server: MysqlServer | ExistingMysqlServer, dbname: str = TEMPLATE_DB) -> None:
+        from testbed import handoff
+
+        # [tool.testbed.env] variables naming MariaDB point at the template while it is migrated: an env.py
+        # that reads the application's settings migrates the template, not the database they name elsewhere.
+        view = ENGINE.database_view(server.endpoint(), dbname)
         try:
-            apply_migrations(source, server.socket_kwargs(dbname), server.url(dbname),
-                             flavor=server.flavor, timeout=settings.migration_timeout)
+            with handoff.environment(handoff.app_environment(root, "mysql", view)):
+                apply_migrations(source, server.socket_kwargs(dbname), server.url(dbname),
+                                 flavor=server.flavor, timeout=settings.migration_timeout)
         except MigrationError as exc:
             raise MigrationError(
                 f"{exc.args[0]}\n{server.flavor}'s last log lines:\n{server.log_tail(10)}", boundary=exc.boundary

@@ -219,19 +219,6 @@ class AlembicMigrations:
 
         alembic_upgrade.upgrade(self.ini, self._script_location(),
                                 url.replace("postgresql://", "postgresql+psycopg://", 1), "postgres migrations")
-        from alembic.config import Config
-
-        cfg = Config(str(self.ini))
-        cfg.set_main_option("script_location", str(self._script_location()))
-        self._check_at_head(cfg, conninfo)
-
-    def _check_at_head(self, cfg: Any, conninfo: dict[str, Any]) -> None:
-        """The template must now record the head revisions: else env.py migrated some other database."""
-        from alembic.script import ScriptDirectory
-
-        heads = set(ScriptDirectory.from_config(cfg).get_heads())
-        if not heads:
-            return  # no revisions at all: nothing to check
         with psycopg.connect(**conninfo, autocommit=True) as conn:
             # The version table: alembic_version, or a one-column table of version_num (version_table=...).
             tables = conn.execute(
@@ -242,8 +229,20 @@ class AlembicMigrations:
             found: set[str] = set()
             for (table,) in tables:
                 found |= {str(r[0]) for r in conn.execute(f"SELECT version_num FROM {table}").fetchall()}
+        self.check_at_head(found, "postgres")
+
+    def check_at_head(self, found: set[str], engine: str, boundary: str = "") -> None:
+        """After the upgrade the template must record the head revisions (``found``: those in its version
+        table); else env.py migrated another database, and an empty template must not be cached. ``engine``
+        names the [tool.testbed.env] references in the hint."""
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
+        cfg = Config(str(self.ini))
+        cfg.set_main_option("script_location", str(self._script_location()))
+        heads = set(ScriptDirectory.from_config(cfg).get_heads())
         if heads <= found:
-            return
+            return  # at head (or no revisions at all: nothing to check)
         env_py = self._script_location() / "env.py"
         where = f"is at {', '.join(sorted(found))}" if found else "has no alembic_version table"
         raise MigrationError(
@@ -251,12 +250,12 @@ class AlembicMigrations:
             f"not at head ({', '.join(sorted(heads))}): {env_py} connected to another database, probably the "
             "one your application's settings name. Check that database: these migrations may have run "
             "there. If env.py reads the URL from your app's settings, hand them over in [tool.testbed.env] "
-            "(e.g. DATABASE_URL = \"{postgres.sqlalchemy_url}\"): while migrating, those variables name the "
+            f"(e.g. DATABASE_URL = \"{{{engine}.sqlalchemy_url}}\"): while migrating, those variables name the "
             "template. Or make env.py use the URL testbed passes: `url = context.config.get_main_option("
             f"\"sqlalchemy.url\")` (or os.environ[\"{URL_ENV}\"], which testbed sets while it migrates) "
             "instead of building one from the app's settings, e.g.\n"
             "    url = os.environ.get(\"TESTBED_DATABASE_URL\") or settings.SQLALCHEMY_DATABASE_URI",
-            boundary="postgres migrations",
+            boundary=boundary or f"{engine} migrations",
         )
 
 

@@ -180,7 +180,7 @@ def _apply(source: MigrationSource, conn_kwargs: dict[str, Any], url: str, flavo
                 apply_sql_file(conn, f, flavor=flavor)
         return
     if isinstance(source, AlembicMigrations):
-        _apply_alembic(source, url, flavor)
+        _apply_alembic(source, url, conn_kwargs, flavor)
         return
     from testbed.schema.django import DjangoMigrations
 
@@ -199,11 +199,20 @@ def _apply(source: MigrationSource, conn_kwargs: dict[str, Any], url: str, flavo
     raise ConfigError(f"migrations: {source.description} is not supported for {flavor}.")
 
 
-def _apply_alembic(source: AlembicMigrations, url: str, flavor: str) -> None:
+def _apply_alembic(source: AlembicMigrations, url: str, conn_kwargs: dict[str, Any], flavor: str) -> None:
     from testbed.schema import alembic_upgrade
 
     alembic_upgrade.upgrade(source.ini, source._script_location(),
                             url.replace("mysql://", "mysql+pymysql://", 1), f"{flavor} migrations")
+    found: set[str] = set()
+    with contextlib.closing(pymysql.connect(**conn_kwargs, autocommit=True)) as conn, conn.cursor() as cur:
+        # The version table: alembic_version, or a table of version_num (version_table=...) in the template.
+        cur.execute("SELECT TABLE_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() "
+                    "AND COLUMN_NAME = 'version_num' GROUP BY TABLE_NAME")
+        for (table,) in list(cur.fetchall()):
+            cur.execute(f"SELECT version_num FROM `{table}`")
+            found |= {str(r[0]) for r in cur.fetchall()}
+    source.check_at_head(found, "mysql", f"{flavor} migrations")
 
 
 def content_key(source: MigrationSource, seed_tables: tuple[str, ...] | None = None) -> str:

@@ -62,7 +62,8 @@ from alembic import context
 from sqlalchemy import create_engine
 
 # Like many real env.py files: the URL comes from the application's settings, not from alembic's config.
-engine = create_engine(os.environ.get("TESTBED_DATABASE_URL") if os.environ.get("HONOUR") else
+engine = create_engine(os.environ.get(os.environ["HONOUR"]) if os.environ.get("HONOUR") else
+                       os.environ.get("APP_DATABASE_URL") or
                        "sqlite:///" + os.path.join(os.path.dirname(__file__), "app.db"))
 with engine.connect() as connection:
     context.configure(connection=connection)
@@ -100,9 +101,14 @@ def test_an_env_py_that_ignores_the_url_is_caught_and_not_cached(
     assert (tmp_path / "alembic" / "app.db").exists(), "the migration did run elsewhere: the message must say so"
 
 
-def test_the_env_var_idiom_migrates_the_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("env_py_reads", ["TESTBED_DATABASE_URL", "APP_DATABASE_URL"])
+def test_the_env_var_idiom_and_the_hand_off_migrate_the_template(
+    env_py_reads: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _alembic_project(tmp_path)
-    monkeypatch.setenv("HONOUR", "1")
+    # The application's own variable, handed over in [tool.testbed.env]: it names the template while migrating.
+    (tmp_path / "pyproject.toml").write_text('[tool.testbed.env]\nAPP_DATABASE_URL = "{mysql.sqlalchemy_url}"\n')
+    monkeypatch.setenv("HONOUR", env_py_reads)
     monkeypatch.setenv("TESTBED_CACHE_DIR", str(tmp_path / "cache"))  # built here, not found in a cache
     with testbed.mysql(migrations="alembic", root=tmp_path) as m, m.connect() as conn, conn.cursor() as cur:
         cur.execute("SELECT version_num FROM alembic_version")
