@@ -505,12 +505,13 @@ class ExistingMysqlServer:
                 f"url: {exc}. Start it, fix the url, or remove runner = 'existing' to let testbed run its own.",
                 boundary=BOUNDARY,
             ) from None
+        # This connection stays open for the run's life: it holds the run's liveness lock.
+        self._liveness = conn
         try:
-            with contextlib.closing(conn), conn.cursor() as cur:
+            with conn.cursor() as cur:
                 self._check_version(cur)
                 # First of all: a database carrying this run's marker must never exist without its lock.
-                self._liveness = self.connect(autocommit=True, connect_timeout=5)
-                mysql_owner.hold_run_lock(self._liveness, self.owner)
+                mysql_owner.hold_run_lock(conn, self.owner)
                 cur.execute(f"CREATE DATABASE IF NOT EXISTS `{ADMIN_DB}`")
                 cur.execute(f"CREATE TABLE IF NOT EXISTS `{ADMIN_DB}`.owned (name VARCHAR(64) PRIMARY KEY, "
                             "created TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB")

@@ -99,6 +99,9 @@ def read_marker(cur: Any, dbname: str) -> dict[str, Any] | None:
 def hold_run_lock(conn: Any, owner: RunOwner) -> None:
     """Take this run's liveness lock on ``conn`` (kept open for the run's life)."""
     with conn.cursor() as cur:
+        # An idle session is closed after wait_timeout (a shared server may set minutes), and its lock with
+        # it: the run would look dead to the others while it lives. The most Linux servers allow: a year.
+        cur.execute("SET SESSION wait_timeout = 31536000")
         cur.execute("SELECT GET_LOCK(%s, 0)", (run_lock(owner.run),))
         got = cur.fetchone()
     if not got or got[0] != 1:  # a random id: only a colliding run could hold it
