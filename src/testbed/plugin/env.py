@@ -129,9 +129,16 @@ def _configured(config: pytest.Config) -> bool:
 def _hand_off(early_config: pytest.Config) -> None:
     if not _configured(early_config):
         return
-    # Validated before any test, whether or not a selected test needs a server: a typo in [tool.testbed] is
-    # a usage error now, not a setup error of the first database test (this imports the configured engines'
-    # modules, a few milliseconds each; a project without the table pays nothing).
+    if not _declared(early_config):
+        # Validated before any test, whether or not a selected test needs a server: a typo in [tool.testbed]
+        # is a usage error now, not a setup error of the first database test. Not kept: a conftest imported
+        # after this may still set TESTBED_* variables, which the settings read later must see.
+        from pathlib import Path
+
+        from testbed.config import load_settings
+
+        load_settings(Path(str(early_config.rootpath)))
+        return
     table = settings(early_config).tables.get("env")
     if not table:
         return

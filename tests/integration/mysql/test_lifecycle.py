@@ -14,11 +14,14 @@ import pytest
 
 from testbed.runners.reaper import is_same_process, reap_stale_runs
 
+from ..interrupts import terminal_signals, why_still_running
+
 OWNER = r"""
 import json, sys, time
 from testbed.config import ServiceSettings
 from testbed.services.mysql import MysqlServer
 from testbed.runners.reaper import process_start_time
+
 server = MysqlServer(ServiceSettings(engine="mysql")).start()
 print(json.dumps({"pid": server.process.pid, "start": process_start_time(server.process.pid),
                   "run_dir": str(server.run_dir)}), flush=True)
@@ -76,8 +79,10 @@ def test_ctrl_c_stops_the_server_and_removes_its_folder(pytester: pytest.Pyteste
     env = {**os.environ, "TESTBED_TEST_INFO": str(info_file), "TESTBED_CACHE_DIR": str(cache_root())}
     for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
         env.pop(name, None)
+    env["PYTHONFAULTHANDLER"] = "1"
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=pytester.path,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=terminal_signals)
     try:
         deadline = time.monotonic() + 60
         while not info_file.exists() or not info_file.read_text():
@@ -89,7 +94,10 @@ def test_ctrl_c_stops_the_server_and_removes_its_folder(pytester: pytest.Pyteste
         run_dir = Path(info["log"]).parent
         assert is_same_process(info["pid"], info["start"]) and run_dir.exists()
         proc.send_signal(signal.SIGINT)  # what Ctrl-C in a terminal does to pytest
-        output = proc.communicate(timeout=120)[0]
+        try:
+            output = proc.communicate(timeout=120)[0]
+        except subprocess.TimeoutExpired:
+            pytest.fail(why_still_running(proc) + (proc.communicate()[0] or "")[-6000:])
         assert "KeyboardInterrupt" in output
         assert not is_same_process(info["pid"], info["start"]), "mariadbd survived Ctrl-C"
         assert not run_dir.exists(), f"{run_dir} left behind"

@@ -13,6 +13,8 @@ import pytest
 
 from testbed.runners.reaper import is_same_process, process_start_time, reap_stale_runs
 
+from ..interrupts import terminal_signals, why_still_running
+
 HANGING_TEST = """
 import os, time
 from pathlib import Path
@@ -29,7 +31,8 @@ def _start_hanging_run(project: pytest.Pytester) -> tuple[subprocess.Popen[bytes
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-            cwd=project.path, stdout=out, stderr=subprocess.STDOUT,
+            cwd=project.path, stdout=out, stderr=subprocess.STDOUT, preexec_fn=terminal_signals,
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
         )
     info = project.path / "server.info"
     deadline = time.monotonic() + 60
@@ -56,7 +59,10 @@ def test_interrupted_run_leaves_no_server_and_no_folder(project: pytest.Pytester
     start = process_start_time(pid)
     assert run_dir.exists()
     proc.send_signal(sig)
-    proc.wait(120)
+    try:
+        proc.wait(120)
+    except subprocess.TimeoutExpired:
+        pytest.fail(why_still_running(proc, project.path / "run.log"))
     assert _wait_gone(pid, start), "postgres outlived the interrupted session"
     assert not run_dir.exists(), "the server's folder was left behind"
 

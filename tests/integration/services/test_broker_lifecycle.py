@@ -14,10 +14,13 @@ import pytest
 
 from testbed.runners.reaper import is_same_process, process_start_time, reap_stale_runs
 
+from ..interrupts import terminal_signals, why_still_running
+
 OWNER = r"""
 import json, sys, time
 from testbed.services import nats, rabbitmq, redis
 from testbed.config import ServiceSettings
+
 r = redis.RedisServer(ServiceSettings(engine="redis")).start()
 n = nats.NatsServer(ServiceSettings(engine="nats")).start()
 q = rabbitmq.RabbitMQServer(ServiceSettings(engine="rabbitmq")).start()
@@ -61,14 +64,19 @@ def test_a_stopped_owner_stops_its_brokers(sig: int, tmp_path: Path) -> None:
     # SIGINT is what Ctrl-C sends to the foreground process; the servers are in their own session.
     code = OWNER.replace("rabbitmq.RabbitMQServer", "None and rabbitmq.RabbitMQServer").replace(
         "q.process.pid, q.epmd.pid", "").replace(', str(q.run_dir)', "")
-    env = {**os.environ, "TESTBED_RUNS_DIR": str(tmp_path / "runs")}
-    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-                          text=True) as owner:
+    env = {**os.environ, "TESTBED_RUNS_DIR": str(tmp_path / "runs"), "PYTHONFAULTHANDLER": "1"}
+    err = tmp_path / "owner.err"
+    with open(err, "w") as errors, subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                                    stderr=errors, env=env, text=True,
+                                                    preexec_fn=terminal_signals) as owner:
         assert owner.stdout is not None
         started = json.loads(owner.stdout.readline())
         starts = {pid: process_start_time(pid) for pid in started["pids"]}
         owner.send_signal(sig)
-        owner.wait(60)
+        try:
+            owner.wait(60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(why_still_running(owner, err))
     deadline = time.monotonic() + 10
     while any(is_same_process(p, s) for p, s in starts.items()) and time.monotonic() < deadline:
         time.sleep(0.05)
