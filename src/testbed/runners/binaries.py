@@ -15,6 +15,7 @@ import subprocess
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,15 @@ def run_version(path: str, flag: str = "--version") -> str:
     except OSError:
         return ""
     key = f"{real}|{st.st_size}|{st.st_mtime_ns}|{flag}"
+    store: Path | None
+    known: dict[str, str] = {}
     try:
         from testbed.runners.workspace import cache_root
 
         store = cache_root() / "versions.json"
-        known: dict[str, str] = json.loads(store.read_text())
-    except Exception:  # no cache yet, or an unusable one: ask the binary
+        if store.exists():
+            known = json.loads(store.read_text())
+    except Exception:  # an unusable cache: ask the binary, remember nothing
         store, known = None, {}
     if key in known:
         return known[key]
