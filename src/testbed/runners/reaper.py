@@ -19,6 +19,7 @@ import shutil
 import signal
 import stat
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,17 @@ def _matches_command(entry: dict[str, object]) -> bool:
     return isinstance(tokens, list) and any(str(t) and str(t) in command for t in tokens)
 
 
+_record_lock = threading.RLock()  # RunRecord changes and saves, from any thread
+
+
+def _fresh_lock() -> None:  # a child forked while another thread held the lock must not inherit it held
+    global _record_lock
+    _record_lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_fresh_lock)
+
+
 @dataclass
 class RunRecord:
     """What one run owns. Saved on every change so a SIGKILL at any point leaves an accurate record."""
@@ -124,36 +136,48 @@ class RunRecord:
                     tokens: list[str] | None = None) -> None:
         """Record a child process: what it runs (program name and folders of the run it names)."""
         program = os.path.basename(argv[0]) if argv else ""
-        self.processes.append({"pid": pid, "start": process_start_time(pid), "name": name,
-                               "stop_signal": stop_signal, "program": program, "tokens": tokens or []})
-        self.save()
+        with _record_lock:
+            self.processes.append({"pid": pid, "start": process_start_time(pid), "name": name,
+                                   "stop_signal": stop_signal, "program": program, "tokens": tokens or []})
+            self._save()
 
     def remove_process(self, pid: int) -> None:
-        self.processes = [p for p in self.processes if p["pid"] != pid]
-        self.save()
+        with _record_lock:
+            self.processes = [p for p in self.processes if p["pid"] != pid]
+            self._save()
 
     def add_path(self, path: Path | str) -> None:
         """Record a folder to remove if this run dies; it gets the run's marker file."""
         if os.path.isdir(path):
             marker = Path(path) / MARKER
             marker.write_text(self.run_id)
-        self.paths.append(str(path))
-        self.save()
+        with _record_lock:
+            self.paths.append(str(path))
+            self._save()
 
     def remove_path(self, path: Path | str) -> None:
-        self.paths = [p for p in self.paths if p != str(path)]
-        self.save()
+        with _record_lock:
+            self.paths = [p for p in self.paths if p != str(path)]
+            self._save()
 
     def add_shm(self, shmid: int, creator_pid: int) -> None:
         """Record a SysV shared memory segment a server of this run created (PostgreSQL's interlock)."""
-        self.shm.append({"shmid": shmid, "cpid": creator_pid})
-        self.save()
+        with _record_lock:
+            self.shm.append({"shmid": shmid, "cpid": creator_pid})
+            self._save()
 
     def remove_shm(self, shmid: int) -> None:
-        self.shm = [s for s in self.shm if s["shmid"] != shmid]
-        self.save()
+        with _record_lock:
+            self.shm = [s for s in self.shm if s["shmid"] != shmid]
+            self._save()
 
     def save(self) -> None:
+        with _record_lock:
+            self._save()
+
+    def _save(self) -> None:
+        # One writer at a time: under xdist the controller stops its servers on several threads at once, and
+        # two saves through one temporary file lost the race ("No such file" on the second rename).
         assert self.file is not None
         if not self.processes and not self.paths and not self.shm:
             self.file.unlink(missing_ok=True)
@@ -172,9 +196,10 @@ _current: RunRecord | None = None
 def current_record() -> RunRecord:
     """This process's record (created on first use)."""
     global _current
-    if _current is None or _current.owner_pid != os.getpid():
-        _current = RunRecord()
-    return _current
+    with _record_lock:
+        if _current is None or _current.owner_pid != os.getpid():
+            _current = RunRecord()
+        return _current
 
 
 def _stop_pid(pid: int, start: int | None, sig: int, grace: float = 5.0) -> None:
