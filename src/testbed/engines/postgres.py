@@ -602,10 +602,42 @@ def prepare_existing(server: ExistingPostgres, root: Path) -> ExistingPostgres:
                     raise
                 admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
                 admin.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true')
+            _existing_django_alias_templates(server, admin, source, name, settings)
         finally:
             admin.execute("SELECT pg_advisory_unlock(%s)", (lock,))
     server.template = name
     return server
+
+
+def _existing_django_alias_templates(server: ExistingPostgres, admin: Any, source: Any, template: str,
+                                     settings: SqlSettings) -> None:
+    """On an existing or kept server, Django's other aliases get their templates beside ``template`` (as a
+    local server's cached cluster has them), built once under the caller's advisory lock."""
+    from testbed.schema.django import DjangoMigrations, migrate, template_name
+    from testbed.schema.template import install_bookkeeping
+    from testbed.schema.timeout import postgres_inspector, run_with_timeout
+
+    if not isinstance(source, DjangoMigrations):
+        return
+    endpoint = server.endpoint()
+    for alias in source.extra_aliases():
+        name = template_name(alias, template)
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            continue
+        building = f"{name}_b{os.getpid()}"
+        admin.execute(f'DROP DATABASE IF EXISTS "{building}"')
+        admin.execute(f'CREATE DATABASE "{building}" TEMPLATE template0')
+        try:
+            conninfo = endpoint.conninfo(building)
+            run_with_timeout(lambda c=conninfo, a=alias: migrate(a, c),  # type: ignore[misc]
+                             timeout=settings.migration_timeout, inspect=postgres_inspector(conninfo),
+                             what=f"Django migrate --database={alias}")
+            install_bookkeeping(conninfo, settings.seed_tables)
+        except BaseException:
+            admin.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
+            raise
+        admin.execute(f'ALTER DATABASE "{building}" RENAME TO "{name}"')
+        admin.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true')
 
 
 def _reap_existing(server: ExistingPostgres, admin: Any) -> list[str]:

@@ -4,6 +4,8 @@ transactional tests truncate only what they wrote, several aliases, xdist, and n
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,20 @@ def test_the_django_example_runs_on_testbed(project: pytest.Pytester, args: list
     result = project.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider", *args)
     result.assert_outcomes(passed=8)
     result.stdout.fnmatch_lines(["*testbed: Django's test databases are clones of testbed's migrated template*"])
+
+
+def test_the_django_example_runs_on_a_kept_server(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    # Every alias needs its template on the kept server too (they were built only in a local cluster).
+    monkeypatch.setenv("TESTBED_REUSE", "1")
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("TESTBED_RUNS_DIR", str(tmp_path / "runs"))
+    try:
+        for _ in range(2):  # the first run starts the keeper, the second adopts it
+            result = project.runpytest_subprocess("-p", "no:randomly", "-p", "no:cacheprovider", "-n", "2")
+            result.assert_outcomes(passed=8)
+    finally:
+        subprocess.run([sys.executable, "-m", "testbed.cli", "down"], check=False, capture_output=True)
 
 
 def test_django_uses_testbeds_databases_not_its_own(project: pytest.Pytester) -> None:
