@@ -86,3 +86,31 @@ def test_pgserver_wheel_in_a_private_virtualenv(tmp_path: Path, monkeypatch: pyt
         server.stop()
         if server.binary is not None:
             _remove_staged(server.binary.path)
+
+
+def test_a_server_without_libxml_runs_tests_with_their_transcript(pytester: pytest.Pytester) -> None:
+    # The pgserver wheel's PostgreSQL is built without libxml: the per-test transcript's bookkeeping must
+    # not need it (query_to_xml failed every test of the demo there).
+    bindir = pg_service.pgserver_bin_dir()
+    assert bindir is not None, "the pgserver wheel is part of the dev install (pytest-testbed[pg])"
+    (pytester.path / "migrations").mkdir()
+    (pytester.path / "migrations" / "001.sql").write_text("CREATE TABLE items (id serial PRIMARY KEY, name text);\n")
+    pytester.makepyprojecttoml(f'[tool.testbed.postgres]\nbinary = "{bindir}"\nmigrations = "migrations/"\n')
+    pytester.makepyfile(test_items="""
+import pytest
+
+def test_rollback(db):
+    db.execute("insert into items (name) values ('a')")
+
+@pytest.mark.testbed(isolation="truncate")
+def test_truncate(db):
+    db.execute("insert into items (name) values ('b')")
+    db.commit()
+
+def test_fails(db):
+    db.execute("insert into items (name) values ('c')")
+    assert False, "planted"
+""")
+    result = pytester.runpytest_subprocess("-p", "no:randomly")
+    result.assert_outcomes(passed=2, failed=1)
+    assert "unsupported XML feature" not in result.stdout.str()
