@@ -355,6 +355,16 @@ def _overlay(base: Any, cls: type[Any], overrides: Mapping[str, str], prefix: st
     return replace(base, **changes)
 
 
+def _env_flag(environ: Mapping[str, str], name: str, default: bool | None) -> bool | None:
+    """A yes/no environment variable over a configured value (unset or empty: the configured one)."""
+    if not environ.get(name):
+        return default
+    word = environ[name].strip().lower()
+    if word not in TRUE_WORDS + FALSE_WORDS:
+        raise ConfigError(f"{name}={environ[name]!r} must be one of {', '.join(TRUE_WORDS + FALSE_WORDS)}.")
+    return word in TRUE_WORDS
+
+
 def apply_env(settings: Settings, environ: Mapping[str, str]) -> Settings:
     """Overlay TESTBED_<ENGINE>_<KEY> env vars (e.g. TESTBED_POSTGRES_VERSION=15) on the settings."""
     from testbed import engines
@@ -386,20 +396,8 @@ def apply_env(settings: Settings, environ: Mapping[str, str]) -> Settings:
         data_dir = check_data_dir(environ["TESTBED_DATA_DIR"], "TESTBED_DATA_DIR", root)
         configured = {name: s if name in settings.engines and settings.engines[name].data_dir != settings.data_dir
                       else replace(s, data_dir=data_dir) for name, s in configured.items()}
-    reuse = settings.reuse
-    if environ.get("TESTBED_REUSE"):
-        word = environ["TESTBED_REUSE"].strip().lower()
-        if word not in TRUE_WORDS + FALSE_WORDS:
-            raise ConfigError(f"TESTBED_REUSE={environ['TESTBED_REUSE']!r} must be one of "
-                              f"{', '.join(TRUE_WORDS + FALSE_WORDS)}.")
-        reuse = word in TRUE_WORDS
-    capture = settings.capture
-    if environ.get("TESTBED_CAPTURE"):
-        word = environ["TESTBED_CAPTURE"].strip().lower()
-        if word not in TRUE_WORDS + FALSE_WORDS:
-            raise ConfigError(f"TESTBED_CAPTURE={environ['TESTBED_CAPTURE']!r} must be one of "
-                              f"{', '.join(TRUE_WORDS + FALSE_WORDS)}.")
-        capture = word in TRUE_WORDS
+    reuse = _env_flag(environ, "TESTBED_REUSE", settings.reuse)
+    capture = bool(_env_flag(environ, "TESTBED_CAPTURE", settings.capture))
     return replace(settings, engines=configured, services=services, cache_dir=cache_dir, data_dir=data_dir,
                    http=http, reuse=reuse, capture=capture)
 
