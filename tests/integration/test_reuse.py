@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -111,3 +111,72 @@ def test_ci_runs_start_fresh(kept: pytest.Pytester, monkeypatch: pytest.MonkeyPa
     first = _run(kept, monkeypatch, "a")
     assert not is_same_process(first, None), "a CI run left its server running"
     assert _run(kept, monkeypatch, "b") != first
+
+
+def _kept_databases(kept: pytest.Pytester) -> list[str]:
+    """The databases on the one kept server of this test's records folder, by name."""
+    import json
+    import os
+
+    import psycopg
+
+    (record,) = [p for p in (Path(os.environ["TESTBED_RUNS_DIR"]) / "kept").glob("*.json")
+                 if not p.name.endswith(".request.json")]
+    endpoint = json.loads(record.read_text())["endpoint"]
+    with psycopg.connect(host=endpoint["socket_dir"], port=endpoint["port"], user=endpoint["user"],
+                         dbname="postgres", autocommit=True) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'testbed%' ORDER BY 1").fetchall()
+    return [r[0] for r in rows]
+
+
+def _settled(kept: pytest.Pytester, check: Callable[[list[str]], bool]) -> list[str]:
+    """The kept server's databases once ``check`` holds (the keeper drops and copies after a run ends)."""
+    deadline = time.monotonic() + 60
+    names = _kept_databases(kept)
+    while not check(names) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        names = _kept_databases(kept)
+    return names
+
+
+def test_the_keeper_drops_a_runs_databases_and_copies_spares_for_the_next(kept: pytest.Pytester,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    def runs(names: list[str]) -> list[str]:
+        return [n for n in names if n.startswith("testbed_r")]
+
+    def spares(names: list[str]) -> list[str]:
+        return [n for n in names if n.startswith("testbed_spare_")]
+
+    _run(kept, monkeypatch, "a")
+    after_one = _settled(kept, lambda names: not runs(names) and len(spares(names)) == 1)
+    assert not runs(after_one) and len(spares(after_one)) == 1, after_one
+    kept.makepyfile(test_y=TEST)  # a test for each xdist worker: they claim at once, a spare and a copy
+    monkeypatch.setenv("OUT", str(kept.path / "b"))
+    kept.runpytest_subprocess("-p", "no:randomly", "-n", "2").assert_outcomes(passed=2)
+    after_two = _settled(kept, lambda names: not runs(names) and len(spares(names)) == 2)
+    assert not runs(after_two) and len(spares(after_two)) == 2, after_two
+    assert not set(spares(after_one)) & set(spares(after_two)), "the spare was not handed to the second run"
+
+
+def test_a_killed_runs_database_is_dropped_by_the_keeper(kept: pytest.Pytester,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    kept.makepyfile(test_hang="""
+import os, time
+from pathlib import Path
+
+def test_hang(db, postgres):
+    db.execute("insert into items (name) values ('a')")
+    Path(os.environ["OUT"]).write_text(db.info.dbname)
+    time.sleep(120)
+""")
+    monkeypatch.setenv("OUT", str(kept.path / "name"))
+    with subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "test_hang.py"],
+                          cwd=kept.path, stdout=subprocess.DEVNULL) as run:
+        deadline = time.monotonic() + 120
+        while not (kept.path / "name").exists() or not (kept.path / "name").read_text():
+            assert run.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        name = (kept.path / "name").read_text()
+        assert name in _kept_databases(kept)
+        run.send_signal(signal.SIGKILL)
+    assert name not in _settled(kept, lambda names: name not in names)

@@ -43,6 +43,8 @@ from testbed.runners.users import chown_tree
 if TYPE_CHECKING:
     import psycopg
 
+    from testbed.engines.postgres_spares import SpareDatabases
+
 
 
 
@@ -201,6 +203,7 @@ class PostgresServer(ManagedServer):
         super().__init__(settings, **kwargs)
         self.socket_dir: Path | None = None
         self.shmid: int | None = None
+        self._spares: SpareDatabases | None = None
 
     # -- addresses ---------------------------------------------------------------------------------
     def url(self, dbname: str = "postgres") -> str:
@@ -322,7 +325,28 @@ class PostgresServer(ManagedServer):
             conn.execute(f'ALTER DATABASE "{TEMPLATE_DB}" WITH IS_TEMPLATE true')
             conn.execute("CHECKPOINT")
 
+    # -- databases a keeper hands to runs (runners/keeper.py) ----------------------------------------
+    def claim_database(self, template: str, name: str) -> None:
+        """Database ``name``, a copy of ``template``, for a run of this kept server (a spare renamed if ready)."""
+        if self._spares is None:
+            from testbed.engines.postgres_spares import SpareDatabases
+            from testbed.isolation.worker import clone_sql
+
+            assert self.binary is not None
+            major = int(self.binary.major)
+            self._spares = SpareDatabases(lambda: self.connect(autocommit=True),
+                                          lambda name, template: clone_sql(name, template, major))
+        self._spares.claim(template, name)
+
+    def release_database(self, name: str) -> None:
+        """The run that claimed ``name`` is gone: drop it and its clones, copy spares for the next run."""
+        if self._spares is not None:
+            self._spares.release(name)
+
     def halt(self) -> None:
+        if self._spares is not None:
+            self._spares.close()
+            self._spares = None
         super().halt()
         if self.shmid is not None:
             current_record().remove_shm(self.shmid)  # a clean shutdown releases it
@@ -465,6 +489,7 @@ class PostgresEndpoint(Endpoint):
     maintenance_db: str = "postgres"
     owner: dict[str, Any] | None = None  # a shared server's per-run databases record their owner (RunOwner)
     statement_log: str = ""  # the structured log (jsonlog) of a server testbed started; "" when none
+    keeper: dict[str, Any] | None = None  # a kept server's keeper (socket, token): it hands out databases
 
     def log_tail(self, lines: int = 25) -> str:
         tail = super().log_tail(lines)
@@ -565,14 +590,15 @@ def _build_django_alias_templates(server: PostgresServer, source: Any, settings:
             conn.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true')
 
 
-def prepare_existing(server: ExistingPostgres, root: Path) -> ExistingPostgres:
-    """Build (or reuse) the migrated template on an existing server; clean a killed run's databases."""
+def prepare_existing(server: ExistingPostgres, root: Path, shared: bool = True) -> ExistingPostgres:
+    """Build (or reuse) the migrated template on an existing server; clean a killed run's databases.
+    ``shared=False``: a kept server (no version or privilege check, no liveness lock, nothing to reap)."""
     from testbed.schema.migrations import migration_source
-    from testbed.schema.template import content_key, install_bookkeeping
-    from testbed.schema.timeout import postgres_inspector, run_with_timeout
+    from testbed.schema.template import content_key
 
     settings = server.settings
-    server.check()
+    if shared:
+        server.check()
     source = migration_source(settings.migrations, root, "postgres")
     key = content_key(source, settings.seed_tables)
     name = f"testbed_tpl_{key[:20]}"
@@ -580,12 +606,21 @@ def prepare_existing(server: ExistingPostgres, root: Path) -> ExistingPostgres:
     if getattr(server, "kept_content", None) == key:
         name = TEMPLATE_DB  # the keeper started from the cached cluster of exactly these migrations
     with server.connect(autocommit=True) as admin:
-        _reap_existing(server, admin)
+        if shared:
+            _reap_existing(server, admin)
+        elif (not hasattr(source, "extra_aliases")  # Django's other aliases are built under the lock
+              and admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()):
+            server.cache_hit = True  # a kept server's template is never dropped: seen, it is complete
+            server.template = name
+            return server
         admin.execute("SELECT pg_advisory_lock(%s)", (lock,))  # concurrent runs build a template once
         try:
             if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 server.cache_hit = True
             else:
+                from testbed.schema.template import install_bookkeeping
+                from testbed.schema.timeout import postgres_inspector, run_with_timeout
+
                 building = f"{name}_b{os.getpid()}"
                 admin.execute(f'DROP DATABASE IF EXISTS "{building}"')
                 admin.execute(f'CREATE DATABASE "{building}" TEMPLATE template0')
@@ -687,9 +722,19 @@ class KeptPostgres(ExistingPostgres):
 
         return psycopg.connect(**self.kept.conninfo(dbname or "postgres"), connect_timeout=5, **kwargs)
 
+    def start(self, root: Path) -> KeptPostgres:
+        """The run's template on the kept server (built once per migrations hash). Lighter than an existing
+        server's start: the keeper owns the server and drops each run's databases when the run ends or dies
+        (keeper.claim), so there is no liveness lock to hold and no dead run's database to look for."""
+        self.version = self.kept.version
+        return prepare_existing(self, root, shared=False)
+
+    def stop(self) -> None:
+        """Nothing to release: the run's databases go back to the keeper with their claims."""
+
     def endpoint(self) -> PostgresEndpoint:
-        return dataclasses.replace(self.kept, template=self.template, db_prefix=self.db_prefix,
-                                   owner=asdict(self.owner), source=f"{self.kept.source}, kept between runs")
+        return dataclasses.replace(self.kept, template=self.template, db_prefix=self.db_prefix, owner=None,
+                                   source=f"{self.kept.source}, kept between runs")
 
     def describe(self) -> Mapping[str, str]:
         return {"engine": "PostgreSQL", "version": self.version, "binary": self.kept.binary,

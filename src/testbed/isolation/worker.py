@@ -13,6 +13,7 @@ Strategies, chosen per test:
 from __future__ import annotations
 
 import itertools
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -95,10 +96,16 @@ class WorkerDatabase:
         self.dbname = worker_db_name(worker_id, endpoint.db_prefix)
         self._clone_counter = itertools.count(1)
         self._created: set[str] = set()
+        self._claim: socket.socket | None = None
+        if endpoint.keeper:  # a kept server: its keeper hands out the database and drops it after this run
+            from testbed.runners.keeper import claim
+
+            self._claim = claim(endpoint.keeper, endpoint.template, self.dbname)
         self.admin = endpoint.connect(endpoint.maintenance_db, autocommit=True)
-        self.admin.execute(f'DROP DATABASE IF EXISTS "{self.dbname}"')  # a leftover of a failed run
-        self.admin.execute(clone_sql(self.dbname, endpoint.template, endpoint.major))
-        self._created.add(self.dbname)
+        if self._claim is None:
+            self.admin.execute(f'DROP DATABASE IF EXISTS "{self.dbname}"')  # a leftover of a failed run
+            self.admin.execute(clone_sql(self.dbname, endpoint.template, endpoint.major))
+            self._created.add(self.dbname)
         self.conn = TestbedConnection.connect(**endpoint.conninfo(self.dbname), application_name="testbed")
         self._guard(self.conn, "use")
         self._owner = RunOwner(**endpoint.owner) if endpoint.owner else None
@@ -477,3 +484,6 @@ class WorkerDatabase:
                 except psycopg.Error:
                     pass
         self.admin.close()
+        if self._claim is not None:
+            self._claim.close()  # the keeper drops the database and what is left of its clones
+            self._claim = None

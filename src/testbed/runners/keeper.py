@@ -65,7 +65,8 @@ class Lease:
 
     @property
     def endpoint(self) -> dict[str, Any]:
-        return dict(self.record["endpoint"])
+        """The server's endpoint, with how its processes reach the keeper (engines that hand out databases)."""
+        return {**self.record["endpoint"], "keeper": {"socket": self.record["socket"], "token": self.record["token"]}}
 
     def close(self) -> None:
         try:
@@ -87,6 +88,32 @@ def _reachable(path: str) -> Iterator[str]:
         yield f"/proc/self/fd/{fd}/{os.path.basename(path)}"
     finally:
         os.close(fd)
+
+
+def claim(keeper: Mapping[str, Any], template: str, name: str, timeout: float = 120.0) -> socket.socket:
+    """Database ``name``, a copy of ``template``, on a kept server, from its keeper (a spare it copied while
+    the server was idle, renamed, when it has one: no copy while the run waits). The database is the
+    caller's until it closes the returned socket (or dies): then the keeper drops it and its clones."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        with _reachable(str(keeper["socket"])) as where:
+            sock.connect(where)
+        sock.sendall(json.dumps({"op": "claim", "token": keeper["token"], "template": template,
+                                 "name": name}).encode() + b"\n")
+        answer = json.loads(sock.makefile("rb").readline() or b"{}")
+        sock.settimeout(None)
+    except (OSError, ValueError) as exc:
+        sock.close()
+        raise ServerStartError(f"the keeper of the kept server did not hand out database {name!r}: {exc}. "
+                               "`testbed down` stops kept servers; --testbed-no-reuse starts one per run.",
+                               boundary="keeper") from None
+    if not answer.get("ok"):
+        sock.close()
+        if "error" in answer:
+            raise from_wire(answer["error"])
+        raise ServerStartError(f"the keeper refused database {name!r} (it is stopping). Run again.", boundary="keeper")
+    return sock
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:
@@ -209,6 +236,7 @@ class Keeper:
         self.cond = threading.Condition()
         self.stopping = False
         self.endpoint: dict[str, Any] = {}
+        self.running: Any = None
 
     def run(self) -> None:
         from testbed import engines
@@ -217,7 +245,7 @@ class Keeper:
         try:
             engine = engines.get(str(self.request["engine"]))
             settings = engine.settings_class(**_settings_fields(engine.settings_class, self.request["settings"]))
-            running = engine.keep(settings, str(self.request["content_key"]))
+            running = self.running = engine.keep(settings, str(self.request["content_key"]))
         except TestbedError as exc:  # reported to the waiting run at once, not after its start-up timeout
             self._write_record({"error": to_wire(exc)})
             return
@@ -273,23 +301,48 @@ class Keeper:
                 request = json.loads(conn.makefile("rb").readline() or b"{}")
             except ValueError:
                 return
-            if request.get("token") != self.request["token"] or request.get("op") != "lease":
+            if request.get("token") != self.request["token"] or request.get("op") not in ("lease", "claim"):
                 return
             with self.cond:
                 if self.stopping:
                     return
-                self.leases += 1
+                self.leases += 1  # a claimed database keeps the server too (an xdist worker's, say)
                 self.cond.notify_all()
+            claimed = ""
             try:
-                conn.sendall(json.dumps({"ok": True, "endpoint": self.endpoint}).encode() + b"\n")
+                if request["op"] == "claim":
+                    claimed = self._claim(conn, request)
+                    if not claimed:
+                        return
+                    conn.sendall(json.dumps({"ok": True}).encode() + b"\n")
+                else:
+                    conn.sendall(json.dumps({"ok": True, "endpoint": self.endpoint}).encode() + b"\n")
                 while conn.recv(4096):  # held for the run's session; EOF when it ends or dies
                     pass
             except OSError:
                 pass
             finally:
+                if claimed:
+                    self.running.release_database(claimed)  # before the lease ends: the idle stop waits
                 with self.cond:
                     self.leases -= 1
                     self.cond.notify_all()
+
+    def _claim(self, conn: socket.socket, request: Mapping[str, Any]) -> str:
+        """Hand out a database (the server's claim_database); its name, or "" when refused (told to the run)."""
+        try:
+            claim_database = getattr(self.running, "claim_database", None)
+            if claim_database is None:
+                raise ServerStartError(f"a kept {self.request['engine']} server hands out no databases",
+                                       boundary="keeper")
+            name = str(request.get("name", ""))
+            claim_database(str(request.get("template", "")), name)
+        except Exception as exc:
+            error = exc if isinstance(exc, TestbedError) else ServerStartError(f"{type(exc).__name__}: {exc}",
+                                                                              boundary="keeper")
+            conn.sendall(json.dumps({"ok": False, "error": to_wire(error)}).encode() + b"\n")
+            return ""
+        return name
 
     def _wait_idle(self, idle: float) -> None:
         with self.cond:
