@@ -36,3 +36,19 @@ def test_loading_the_plugin_imports_no_engine_and_no_driver(tmp_path: object) ->
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout
+
+
+@pytest.mark.parametrize(("test", "recorded"), [("def test_x():\n    pass\n", False),
+                                                 ("def test_x(http_stub):\n    pass\n", True)])
+def test_only_tests_that_can_cross_a_boundary_get_a_transcript(tmp_path: object, test: str, recorded: bool) -> None:
+    # A unit test in a run that uses no service pays nothing for transcripts, not even their import; a test
+    # asking for one of testbed's fixtures is recorded.
+    code = (
+        "import sys, pytest\n"
+        "pytest.main(['-q', '-p', 'no:cacheprovider', '-p', 'testbed.plugin', '-p', 'no:randomly'])\n"
+        "print('testbed.report.transcript' in sys.modules)\n"
+    )
+    (tmp_path / "test_x.py").write_text(test)  # type: ignore[operator]
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, check=True)
+    assert out.stdout.strip().splitlines()[-1] == str(recorded), out.stdout

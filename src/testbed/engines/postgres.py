@@ -15,6 +15,7 @@ import importlib.util
 import os
 import signal
 import subprocess
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -204,6 +205,8 @@ class PostgresServer(ManagedServer):
         self.socket_dir: Path | None = None
         self.shmid: int | None = None
         self._spares: SpareDatabases | None = None
+        self._info_conn: psycopg.Connection[Any] | None = None
+        self._info_lock = threading.Lock()
 
     # -- addresses ---------------------------------------------------------------------------------
     def url(self, dbname: str = "postgres") -> str:
@@ -338,6 +341,15 @@ class PostgresServer(ManagedServer):
                                           lambda name, template: clone_sql(name, template, major))
         self._spares.claim(template, name)
 
+    def lease_info(self) -> dict[str, Any]:
+        """For a new lease of this kept server: its template databases (a run whose template is among them
+        starts without a connection of its own)."""
+        with self._info_lock:
+            if self._info_conn is None or self._info_conn.closed:
+                self._info_conn = self.connect(autocommit=True)
+            rows = self._info_conn.execute("SELECT datname FROM pg_database WHERE datistemplate").fetchall()
+        return {"templates": sorted(r[0] for r in rows)}
+
     def release_database(self, name: str) -> None:
         """The run that claimed ``name`` is gone: drop it and its clones, copy spares for the next run."""
         if self._spares is not None:
@@ -347,6 +359,10 @@ class PostgresServer(ManagedServer):
         if self._spares is not None:
             self._spares.close()
             self._spares = None
+        with self._info_lock:
+            if self._info_conn is not None:
+                self._info_conn.close()
+                self._info_conn = None
         super().halt()
         if self.shmid is not None:
             current_record().remove_shm(self.shmid)  # a clean shutdown releases it
@@ -605,6 +621,10 @@ def prepare_existing(server: ExistingPostgres, root: Path, shared: bool = True) 
     lock = int(key[:15], 16)
     if getattr(server, "kept_content", None) == key:
         name = TEMPLATE_DB  # the keeper started from the cached cluster of exactly these migrations
+    if not shared and name in getattr(server, "known_templates", ()) and not hasattr(source, "extra_aliases"):
+        server.cache_hit = True  # the keeper listed it; a kept server's template is never dropped
+        server.template = name
+        return server
     with server.connect(autocommit=True) as admin:
         if shared:
             _reap_existing(server, admin)
@@ -716,6 +736,7 @@ class KeptPostgres(ExistingPostgres):
         super().__init__(dataclasses.replace(settings, url=kept.database_url("postgres")))
         self.kept = kept
         self.kept_content = kept_content  # the content key of the cluster the keeper started from
+        self.known_templates: frozenset[str] = frozenset()  # what the keeper said the server holds
 
     def connect(self, dbname: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
         import psycopg
@@ -727,7 +748,8 @@ class KeptPostgres(ExistingPostgres):
         server's start: the keeper owns the server and drops each run's databases when the run ends or dies
         (keeper.claim), so there is no liveness lock to hold and no dead run's database to look for."""
         self.version = self.kept.version
-        return prepare_existing(self, root, shared=False)
+        prepare_existing(self, root, shared=False)
+        return self
 
     def stop(self) -> None:
         """Nothing to release: the run's databases go back to the keeper with their claims."""
@@ -764,7 +786,9 @@ class PostgresEngine(SqlEngine):
               kept: Mapping[str, Any], kept_content: str) -> Running:
         endpoint = PostgresEndpoint.from_dict(kept)
         assert isinstance(endpoint, PostgresEndpoint)
-        return KeptPostgres(settings, endpoint, kept_content).start(root)
+        server = KeptPostgres(settings, endpoint, kept_content)
+        server.known_templates = frozenset(dict(kept.get("kept_info") or {}).get("templates", ()))
+        return server.start(root)
 
     def discover(self, settings: ServiceSettings) -> list[Candidate]:
         return discover(settings)

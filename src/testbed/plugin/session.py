@@ -179,6 +179,11 @@ class SessionServices:
         self._endpoints.clear()
 
 
+def has_endpoints(config: pytest.Config) -> bool:
+    """Whether this process uses a server already (started here, or handed over by the xdist controller)."""
+    return _services_key in config.stash and bool(config.stash[_services_key]._endpoints)
+
+
 def services(config: pytest.Config) -> SessionServices:
     """This process's servers (the registry of what it started or was handed)."""
     if _services_key not in config.stash:

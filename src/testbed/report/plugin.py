@@ -80,9 +80,28 @@ class TranscriptHooks:
         self.report_size = 0
 
     # -- where tests run ------------------------------------------------------------------------------
+    def _boundaries_in_play(self, item: pytest.Item) -> bool:
+        """Whether this test can cross a boundary testbed sees: a server is up in this process, a stub server
+        was made, or the test asks for one of testbed's fixtures. A unit test in a run that uses no service
+        pays nothing for transcripts (not even their import)."""
+        import sys
+
+        from testbed.plugin.session import has_endpoints
+
+        if has_endpoints(self.config) or "testbed.stubs.server" in sys.modules:
+            return True
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            return True
+        for definitions in info.name2fixturedefs.values():
+            for definition in definitions:
+                if getattr(getattr(definition, "func", None), "__module__", "testbed").startswith("testbed"):
+                    return True
+        return False
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item) -> Generator[None, None, None]:
-        if not self.capture:
+        if not self.capture or not self._boundaries_in_play(item):
             yield
             return
         if self.recorder is None:

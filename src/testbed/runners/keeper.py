@@ -66,7 +66,8 @@ class Lease:
     @property
     def endpoint(self) -> dict[str, Any]:
         """The server's endpoint, with how its processes reach the keeper (engines that hand out databases)."""
-        return {**self.record["endpoint"], "keeper": {"socket": self.record["socket"], "token": self.record["token"]}}
+        return {**self.record["endpoint"], "keeper": {"socket": self.record["socket"], "token": self.record["token"]},
+                "kept_info": self.record.get("info", {})}
 
     def close(self) -> None:
         try:
@@ -142,7 +143,7 @@ def _lease(record: Mapping[str, Any], timeout: float = 10.0) -> Lease | None:
     if not answer.get("ok"):
         sock.close()
         return None
-    return Lease(sock, {**record, "endpoint": answer["endpoint"]})
+    return Lease(sock, {**record, "endpoint": answer["endpoint"], "info": answer.get("info", {})})
 
 
 def acquire(engine: str, settings: Any, content_key: str, idle: float, startup_timeout: float = 120.0,
@@ -316,7 +317,8 @@ class Keeper:
                         return
                     conn.sendall(json.dumps({"ok": True}).encode() + b"\n")
                 else:
-                    conn.sendall(json.dumps({"ok": True, "endpoint": self.endpoint}).encode() + b"\n")
+                    conn.sendall(json.dumps({"ok": True, "endpoint": self.endpoint, **self._lease_info()})
+                                 .encode() + b"\n")
                 while conn.recv(4096):  # held for the run's session; EOF when it ends or dies
                     pass
             except OSError:
@@ -327,6 +329,17 @@ class Keeper:
                 with self.cond:
                     self.leases -= 1
                     self.cond.notify_all()
+
+    def _lease_info(self) -> dict[str, Any]:
+        """What the server tells a new lease besides its endpoint (PostgreSQL: its templates, so a run whose
+        template is built needs no connection to find out)."""
+        lease_info = getattr(self.running, "lease_info", None)
+        if lease_info is None:
+            return {}
+        try:
+            return {"info": lease_info()}
+        except Exception:  # the run asks the server itself
+            return {}
 
     def _claim(self, conn: socket.socket, request: Mapping[str, Any]) -> str:
         """Hand out a database (the server's claim_database); its name, or "" when refused (told to the run)."""
