@@ -411,17 +411,32 @@ def find_pyproject(start: Path) -> Path | None:
     return None
 
 
+_parsed: dict[Path, tuple[tuple[int, int], Mapping[str, Any]]] = {}
+
+
+def parse_pyproject(pyproject: Path) -> Mapping[str, Any]:
+    """The parsed file, read again only when it changed (the plugin's layers each read it at start-up: a
+    large pyproject.toml parsed once per layer cost milliseconds per run). Treat the result as read-only."""
+    stat = pyproject.stat()
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _parsed.get(pyproject)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{pyproject} is not valid TOML: {exc}") from exc
+    _parsed[pyproject] = (stamp, data)
+    return data
+
+
 def read_table(start: Path | None = None) -> tuple[Path, Mapping[str, Any]]:
     """The project root and the raw [tool.testbed] table of the nearest pyproject.toml ({} when none)."""
     start = (start or Path.cwd()).resolve()
     pyproject = find_pyproject(start)
     if pyproject is None:
         return start, {}
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{pyproject} is not valid TOML: {exc}") from exc
-    table = data.get("tool", {}).get("testbed", {})
+    table = parse_pyproject(pyproject).get("tool", {}).get("testbed", {})
     return pyproject.parent, table if isinstance(table, Mapping) else {}
 
 

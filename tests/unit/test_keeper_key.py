@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from testbed.engines.settings import PostgresSettings
 from testbed.runners.keeper import server_key
 
@@ -22,3 +24,14 @@ def test_another_binary_or_server_setting_is_another_server() -> None:
     assert server_key("postgres", s, "/usr/lib/postgresql/15/bin/postgres 15.20") != key  # upgraded in place
     assert server_key("postgres", PostgresSettings(engine="postgres", options={"work_mem": "64MB"}),
                       "/usr/lib/postgresql/15/bin/postgres 15.19") != key
+
+
+def test_a_keeper_of_another_protocol_is_another_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A development checkout keeps its version string across changes of what runs ask keepers: a run must not
+    # adopt a keeper that would not understand it (an older one refuses database claims).
+    from testbed.runners import keeper
+
+    s = PostgresSettings(engine="postgres")
+    key = server_key("postgres", s, "/usr/lib/postgresql/15/bin/postgres 15.19")
+    monkeypatch.setattr(keeper, "PROTOCOL", keeper.PROTOCOL + 1)
+    assert server_key("postgres", s, "/usr/lib/postgresql/15/bin/postgres 15.19") != key

@@ -47,17 +47,17 @@ class Entry:
 BUILT_IN = {
     "postgres": Entry("testbed.engines.postgres:ENGINE", "PostgreSQL", plugin="testbed.plugin.sql",
                       programs=("postgres", "postmaster", "initdb", "pg_ctl"),
-                      settings="testbed.engines.settings:PostgresSettings"),
+                      settings="testbed.engines.settings.postgres:PostgresSettings"),
     "mysql": Entry("testbed.engines.mysql:ENGINE", "MariaDB/MySQL", plugin="testbed.plugin.sql",
                    programs=("mariadbd", "mysqld", "mariadb-install-db", "mysql_install_db"),
-                   settings="testbed.engines.settings:MysqlSettings"),
+                   settings="testbed.engines.settings.mysql:MysqlSettings"),
     "redis": Entry("testbed.engines.redis:ENGINE", "Redis", "redis_url", "redis", programs=("redis-server",)),
     "nats": Entry("testbed.engines.nats:ENGINE", "NATS", "nats_url", "nats", programs=("nats-server",),
-                  settings="testbed.engines.settings:NatsSettings"),
+                  settings="testbed.engines.settings.nats:NatsSettings"),
     "rabbitmq": Entry("testbed.engines.rabbitmq:ENGINE", "RabbitMQ", "rabbitmq_url", "rabbitmq_connection",
                       programs=("rabbitmq-server", "epmd", "beam.smp")),
     "s3": Entry("testbed.engines.s3:ENGINE", "S3 (moto)", "s3_url", "s3", programs=("moto_server",),
-                settings="testbed.engines.settings:S3Settings"),
+                settings="testbed.engines.settings.s3:S3Settings"),
 }
 ENTRY_POINT_GROUP = "testbed.engines"
 

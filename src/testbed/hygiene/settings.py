@@ -16,7 +16,6 @@ shards = 4                                 # what `testbed ci` writes for stage 
 from __future__ import annotations
 
 import difflib
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,11 +101,9 @@ def load_hygiene(start: Path) -> HygieneSettings:
     root = pyproject.parent if pyproject is not None else start
     table: Mapping[str, Any] = {}
     if pyproject is not None:
-        try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{pyproject} is not valid TOML: {exc}") from exc
-        table = data.get("tool", {}).get("testbed", {}).get("hygiene", {})
+        from testbed.config import parse_pyproject
+
+        table = parse_pyproject(pyproject).get("tool", {}).get("testbed", {}).get("hygiene", {})
         if not isinstance(table, dict):
             raise ConfigError(f"{WHERE} in {pyproject} must be a table.")
     return parse_hygiene(table, root)

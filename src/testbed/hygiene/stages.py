@@ -8,15 +8,15 @@ error message has to tell the user why a test counts as a unit test before askin
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from typing import NamedTuple
 
 from testbed.hygiene.settings import HygieneSettings
 
 
-@dataclass(frozen=True)
-class Stage:
-    """A test's stage and why."""
+class Stage(NamedTuple):
+    """A test's stage and why (a named tuple: every run classifies its tests, and a dataclass costs more to
+    build than the classification of a small suite)."""
 
     name: str  # "unit" or "integration"
     reason: str  # e.g. "its path is under tests/unit ([tool.testbed.hygiene] unit_paths)"

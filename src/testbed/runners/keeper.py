@@ -36,6 +36,10 @@ from testbed.runners.ownership import private_folder
 from testbed.runners.reaper import is_same_process, process_start_time, records_dir
 
 # Settings that shape a run's databases or tests, not the server: runs differing only in these share one.
+# What runs and keepers say to each other: a run adopts only a keeper that speaks its version (2: claims of
+# databases besides leases), even where testbed's version string did not change (a development checkout).
+PROTOCOL = 2
+
 PER_RUN_KEYS = frozenset({"runner", "url", "migrations", "isolation", "seed_tables", "leak_check",
                           "migration_timeout", "async_driver", "startup_timeout"})
 
@@ -52,7 +56,7 @@ def server_key(engine: str, settings: Any, binary: str = "") -> str:
     shaping = {k: v for k, v in sorted(dataclasses.asdict(settings).items()) if k not in PER_RUN_KEYS}
     shape = engines.get(engine).kept_shape if engine in engines.names() else ""
     ident = json.dumps({"engine": engine, "settings": shaping, "uid": os.geteuid(), "testbed": __version__,
-                        "binary": binary, "shape": shape}, sort_keys=True, default=str)
+                        "binary": binary, "shape": shape, "protocol": PROTOCOL}, sort_keys=True, default=str)
     return hashlib.sha256(ident.encode()).hexdigest()[:20]
 
 
