@@ -6,6 +6,8 @@ A one-test project is re-run, each variant interleaved with the others (fixed-se
 an untimed warm-up of each; medians of the whole process's wall time:
 
   bare            plain pytest, a unit test (no testbed, no other plugin)
+  driver          plain pytest, the unit test in a module that imports psycopg: what the database driver alone
+                  adds to a pytest process (import and interpreter exit), paid by any database test on any tool
   unit            the same unit test with testbed's two plugins loaded (what a unit-only run pays)
   db_reuse        a database test on testbed with reuse on: the run adopts the server kept by the warm-up
   db_fresh        the same with reuse off: the run starts (and stops) its own server
@@ -27,7 +29,9 @@ It also starts the standalone stub server (``python -m testbed.stubs``) and the 
 and reports testbed's start-to-first-response as a fraction of WireMock's.
 
 Last line: ``RESULT added_reuse_ms=... added_fresh_ms=... added_peer_ms=... ratio=... unit_added_ms=...
-stub_start_ratio=...`` (ratio = testbed's added time with reuse / pytest-postgresql's added time). Timings
+stub_start_ratio=... driver_ms=... testbed_own_reuse_ms=...`` (ratio = testbed's added time with reuse /
+pytest-postgresql's added time; driver_ms = what importing psycopg adds to plain pytest, included in both
+sides' added time; testbed_own_reuse_ms = added_reuse_ms - driver_ms). Timings
 are printed, never asserted. Kept servers are stopped at the end (``testbed down`` on the bench's own
 records folder).
 """
@@ -59,6 +63,8 @@ UNIT_TEST = """
 def test_total():
     assert sum([1, 2, 3]) == 6
 """
+
+DRIVER_TEST = "import psycopg  # noqa: F401\n" + UNIT_TEST
 
 TESTBED_TEST = f"""
 def test_count(db):
@@ -97,6 +103,7 @@ class Project:
         (self.testbed / "migrations" / "001_schema.sql").write_text(startup.schema_sql(startup.TABLES))
         (self.testbed / "pyproject.toml").write_text(PYPROJECT)
         (self.testbed / "test_unit.py").write_text(UNIT_TEST)
+        (self.testbed / "test_driver.py").write_text(DRIVER_TEST)
         (self.testbed / "test_db.py").write_text(TESTBED_TEST)
         self.peer.mkdir()
         (self.peer / "schema.sql").write_text(startup.schema_sql(startup.TABLES))
@@ -192,6 +199,7 @@ def main() -> int:
     project = Project()
     variants: dict[str, Callable[[], float]] = {
         "bare": testbed_run(project, "test_unit.py", []),
+        "driver": testbed_run(project, "test_driver.py", []),
         "unit": testbed_run(project, "test_unit.py", TESTBED_PLUGINS),
         "db_reuse": testbed_run(project, "test_db.py", TESTBED_PLUGINS, reuse=True),
         "db_fresh": testbed_run(project, "test_db.py", TESTBED_PLUGINS, reuse=False),
@@ -226,17 +234,21 @@ def main() -> int:
     added_fresh = med["db_fresh"] - med["bare"]
     unit_added = med["unit"] - med["bare"]
     added_peer = med["peer"] - med["peer_bare"] if "peer" in med else float("nan")
+    driver = med["driver"] - med["bare"]
     ratio = added_reuse / added_peer
     print(f"added over bare pytest: testbed db test {added_reuse:.0f} ms with reuse (goal <= 100), "
           f"{added_fresh:.0f} ms without; pytest-postgresql {added_peer:.0f} ms; ratio {ratio:.3f} (goal <= 0.1); "
           f"unit-only run with testbed loaded {unit_added:+.0f} ms (goal <= 20)")
+    print(f"of the database test's added time, importing psycopg alone (plain pytest) is {driver:.0f} ms; "
+          f"testbed's own share is {added_reuse - driver:.0f} ms with reuse")
     stub_ratio = float("nan")
     if stub is not None:
         stub_ratio = stub[0] / stub[1]
         print(f"stub server start: testbed {stub[0]:.0f} ms, WireMock {stub[1]:.0f} ms, ratio {stub_ratio:.3f} "
               "(goal <= 0.1)")
     print(f"RESULT added_reuse_ms={added_reuse:.0f} added_fresh_ms={added_fresh:.0f} added_peer_ms={added_peer:.0f} "
-          f"ratio={ratio:.3f} unit_added_ms={unit_added:.0f} stub_start_ratio={stub_ratio:.3f}")
+          f"ratio={ratio:.3f} unit_added_ms={unit_added:.0f} stub_start_ratio={stub_ratio:.3f} driver_ms={driver:.0f} "
+          f"testbed_own_reuse_ms={added_reuse - driver:.0f}")
     return 0
 
 
