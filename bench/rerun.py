@@ -18,10 +18,10 @@ Both database tests run one query on a table of the same 20-table schema (testbe
 pytest-postgresql: ``--postgresql-load``), on the same PostgreSQL 15 binaries. pg_ctl refuses root, so as
 root the peer's runs (and ``peer_bare``, its baseline) use the system python as the ``postgres`` user with
 the venv's packages on PYTHONPATH; testbed drops to an unprivileged user by itself. Plugin autoloading is
-off in every variant and ``PYTEST_PLUGINS`` names each side's plugins, so other installed plugins cost
-nothing to either side. (Not ``-p NAME``: with autoloading off, each ``-p`` makes pytest scan every installed
-distribution's entry points for NAME, about 2 ms apiece here, which a user, whose pytest scans them once
-with or without a plugin, never pays.)
+off in every variant (``-p`` names each plugin), so other installed plugins cost nothing to either side.
+With autoloading off, each ``-p`` also makes pytest look through every installed distribution's entry
+points (about 2 ms apiece here: testbed's two plugins pay it twice, pytest-postgresql once); a user's
+pytest, autoloading, looks through them once whatever is installed.
 Child processes write bytecode (PYTHONDONTWRITEBYTECODE is removed from their environment), as on a
 developer's machine.
 
@@ -82,7 +82,7 @@ binary = "{startup.PG_BIN}"
 migrations = "migrations"
 """
 
-TESTBED_PLUGINS = ["testbed.plugin", "testbed.hygiene.plugin"]
+TESTBED_PLUGINS = ["-p", "testbed.plugin", "-p", "testbed.hygiene.plugin"]
 
 
 class Project:
@@ -130,9 +130,7 @@ def testbed_run(project: Project, test: str, plugins: list[str], reuse: bool | N
         env = dict(project.env)
         if reuse is not None:
             env["TESTBED_REUSE"] = "1" if reuse else "0"
-        if plugins:
-            env["PYTEST_PLUGINS"] = ",".join(plugins)
-        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test]
+        argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins, test]
         return timed(argv, project.testbed, env)
 
     return run
@@ -141,9 +139,7 @@ def testbed_run(project: Project, test: str, plugins: list[str], reuse: bool | N
 def peer_run(project: Project, test: str, plugins: list[str]) -> Callable[[], float]:
     def run() -> float:
         env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": sysconfig.get_paths()["purelib"]}
-        if plugins:
-            env["PYTEST_PLUGINS"] = ",".join(plugins)
-        pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", test]
+        pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins, test]
         if plugins:
             pytest_args[-1:-1] = [f"--postgresql-exec={startup.PG_BIN}/pg_ctl", "--postgresql-load=schema.sql",
                                   "--basetemp", str(project.basetemp / f"run-{time.monotonic_ns()}")]
@@ -209,7 +205,7 @@ def main() -> int:
         print(f"peer skipped: {problem}")
     else:
         variants["peer_bare"] = peer_run(project, "test_unit.py", [])
-        variants["peer"] = peer_run(project, "test_db.py", ["pytest_postgresql.plugin"])
+        variants["peer"] = peer_run(project, "test_db.py", ["-p", "pytest_postgresql.plugin"])
     times: dict[str, list[float]] = {name: [] for name in variants}
     try:
         project.write()

@@ -616,13 +616,14 @@ def prepare_existing(server: ExistingPostgres, root: Path, shared: bool = True) 
     if shared:
         server.check()
     source = migration_source(settings.migrations, root, "postgres")
-    key = content_key(source, settings.seed_tables)
+    # A kept server's run has hashed its migrations already (the keeper's key): not twice per run.
+    key = getattr(server, "run_content", "") or content_key(source, settings.seed_tables)
     name = f"testbed_tpl_{key[:20]}"
     lock = int(key[:15], 16)
     if getattr(server, "kept_content", None) == key:
         name = TEMPLATE_DB  # the keeper started from the cached cluster of exactly these migrations
-    if not shared and name in getattr(server, "known_templates", ()) and not hasattr(source, "extra_aliases"):
-        server.cache_hit = True  # the keeper listed it; a kept server's template is never dropped
+    if not shared and _all_known(server, source, name):
+        server.cache_hit = True  # the keeper listed them; a kept server's templates are never dropped
         server.template = name
         return server
     with server.connect(autocommit=True) as admin:
@@ -662,6 +663,19 @@ def prepare_existing(server: ExistingPostgres, root: Path, shared: bool = True) 
             admin.execute("SELECT pg_advisory_unlock(%s)", (lock,))
     server.template = name
     return server
+
+
+def _all_known(server: ExistingPostgres, source: Any, template: str) -> bool:
+    """Whether the keeper listed ``template`` among the kept server's templates, with Django's other
+    aliases' templates beside it (built under the same lock, so all are there or the build is not done)."""
+    known: frozenset[str] = getattr(server, "known_templates", frozenset())
+    if template not in known:
+        return False
+    if not hasattr(source, "extra_aliases"):
+        return True
+    from testbed.schema.django import template_name
+
+    return all(template_name(alias, template) in known for alias in source.extra_aliases())
 
 
 def _existing_django_alias_templates(server: ExistingPostgres, admin: Any, source: Any, template: str,
@@ -737,6 +751,7 @@ class KeptPostgres(ExistingPostgres):
         self.kept = kept
         self.kept_content = kept_content  # the content key of the cluster the keeper started from
         self.known_templates: frozenset[str] = frozenset()  # what the keeper said the server holds
+        self.run_content = ""  # this run's migrations hash, when the run computed it already
 
     def connect(self, dbname: str | None = None, **kwargs: Any) -> psycopg.Connection[Any]:
         import psycopg
@@ -788,6 +803,7 @@ class PostgresEngine(SqlEngine):
         assert isinstance(endpoint, PostgresEndpoint)
         server = KeptPostgres(settings, endpoint, kept_content)
         server.known_templates = frozenset(dict(kept.get("kept_info") or {}).get("templates", ()))
+        server.run_content = str(kept.get("run_content_key") or "")
         return server.start(root)
 
     def discover(self, settings: ServiceSettings) -> list[Candidate]:

@@ -106,11 +106,10 @@ class WorkerDatabase:
             self.admin.execute(f'DROP DATABASE IF EXISTS "{self.dbname}"')  # a leftover of a failed run
             self.admin.execute(clone_sql(self.dbname, endpoint.template, endpoint.major))
             self._created.add(self.dbname)
-        self.conn = TestbedConnection.connect(**endpoint.conninfo(self.dbname), application_name="testbed")
-        self._guard(self.conn, "use")
         self._owner = RunOwner(**endpoint.owner) if endpoint.owner else None
-        if self._owner is not None:
-            mark_owner(self.conn, self._owner)
+        self._conn: TestbedConnection | None = None
+        if self._claim is None:
+            self._open()  # at once: a shared server's reaper finds the owner row in it if this run dies
         self._sessions: SessionFactory | None = None
         self._clones: ClonePool | None = None
         self._async: TestbedAsyncConnection | None = None
@@ -119,6 +118,20 @@ class WorkerDatabase:
         self._written_sql = WRITTEN_SQL
         self._current: TestContext | None = None
         self._appname_before: str | None = None
+
+    @property
+    def conn(self) -> TestbedConnection:
+        """The worker's long-lived connection to its database (opened on first use for a database a keeper
+        handed out: a run whose tests use only the application's connections, Django's, never pays for it)."""
+        return self._conn if self._conn is not None else self._open()
+
+    def _open(self) -> TestbedConnection:
+        conn = TestbedConnection.connect(**self.endpoint.conninfo(self.dbname), application_name="testbed")
+        self._guard(conn, "use")
+        if self._owner is not None:
+            mark_owner(conn, self._owner)
+        self._conn = conn
+        return conn
 
     def enable_capture(self) -> bool:
         """Log every statement on this worker's databases and publish them per test (testbed.observe).
@@ -133,8 +146,9 @@ class WorkerDatabase:
         if path is None or not path.exists():
             return False
         enable_statement_log(self.admin, self.dbname)
-        self.conn.execute(f"{INTERNAL}SET log_min_duration_statement = 0")  # this session predates the setting
-        self.conn.commit()
+        if self._conn is not None:  # this session predates the setting; later ones get it from the database
+            self._conn.execute(f"{INTERNAL}SET log_min_duration_statement = 0")
+            self._conn.commit()
         self.capture = StatementCapture(path, lambda: self.admin, self._capture_pids)
         self.capture.watch(self.dbname)
         try:  # row counts of written tables go through query_to_xml, which needs a server built with libxml
@@ -158,7 +172,7 @@ class WorkerDatabase:
     @property
     def own_pids(self) -> list[int]:
         """Backends of testbed's own long-lived connections to the worker database (never leaks)."""
-        pids = [self.conn.info.backend_pid]
+        pids = [self._conn.info.backend_pid] if self._conn is not None and not self._conn.closed else []
         if self._async is not None and not self._async.closed:
             pids.append(self._async.info.backend_pid)
         return pids
@@ -472,11 +486,12 @@ class WorkerDatabase:
             self._async_sessions.dispose()
         if self._async is not None:
             self._async.close_now()
-        self.conn.in_test = False
-        try:
-            self.conn.close()
-        except psycopg.Error:
-            pass
+        if self._conn is not None:
+            self._conn.in_test = False
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
         if self.endpoint.alive():
             for name in list(self._created):
                 try:

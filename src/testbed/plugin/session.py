@@ -84,10 +84,12 @@ def start_for_run(config: pytest.Config, name: str,
         # The binary this run would start is part of the key: a new PostgreSQL on PATH, or a pin changed,
         # means a server of its own, not the kept one (discovery remembers versions: about a millisecond).
         chosen = engine.choose_binary(service)
-        lease = acquire(name, service, engine.content_key(service, s.root), s.reuse_idle,
-                        max(service.startup_timeout, 60.0), binary=f"{chosen.path} {chosen.version}")
+        content_key = engine.content_key(service, s.root)
+        lease = acquire(name, service, content_key, s.reuse_idle, max(service.startup_timeout, 60.0),
+                        binary=f"{chosen.path} {chosen.version}")
         try:
-            adopted = engine.adopt(service, s.root, workers, lease.endpoint, str(lease.record.get("content_key")))
+            adopted = engine.adopt(service, s.root, workers, {**lease.endpoint, "run_content_key": content_key},
+                                   str(lease.record.get("content_key")))
         except BaseException:
             lease.close()
             raise

@@ -6,7 +6,6 @@ rebuilds the template by itself.
 
 from __future__ import annotations
 
-import configparser
 import hashlib
 import importlib
 import inspect
@@ -198,6 +197,8 @@ class AlembicMigrations:
         return f"Alembic ({self.ini})"
 
     def _script_location(self) -> Path:
+        import configparser
+
         parser = configparser.ConfigParser(defaults={"here": str(self.ini.parent)})
         parser.read(self.ini)
         raw = parser.get("alembic", "script_location", fallback="alembic")
