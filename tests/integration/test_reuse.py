@@ -180,3 +180,24 @@ def test_hang(db, postgres):
         assert name in _kept_databases(kept)
         run.send_signal(signal.SIGKILL)
     assert name not in _settled(kept, lambda names: name not in names)
+
+
+def test_a_claim_the_keeper_cannot_serve_names_why(kept: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import os
+
+    from testbed.errors import ConfigError, ServerStartError
+    from testbed.runners.keeper import claim
+
+    _run(kept, monkeypatch, "a")
+    (record,) = [p for p in (Path(os.environ["TESTBED_RUNS_DIR"]) / "kept").glob("*.json")
+                 if not p.name.endswith(".request.json")]
+    data = json.loads(record.read_text())
+    keeper = {"socket": data["socket"], "token": data["token"]}
+    with pytest.raises(ServerStartError, match=r"\[keeper\].*testbed_tpl_gone.*does not exist"):
+        claim(keeper, "testbed_tpl_gone", "testbed_rdeadbeef_main")
+    with pytest.raises(ConfigError, match="refusing database name 'postgres'"):
+        claim(keeper, "testbed_template", "postgres")  # only testbed's own names, never a user's database
+    with pytest.raises(ServerStartError, match="did not hand out"):
+        claim({**keeper, "socket": data["socket"] + ".gone"}, "testbed_template", "testbed_rdeadbeef_main")
+    assert "testbed_rdeadbeef_main" not in _kept_databases(kept)
