@@ -50,7 +50,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -59,6 +58,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import startup  # noqa: E402  (the peer's packages, shared with bench/startup.py)
 
 from testbed.errors import LeakError
 from testbed.provision import RunningPostgres, postgres
@@ -387,7 +390,7 @@ def run_suite(kind: str, root: Path, shm: Path, cache: Path, rep: str) -> dict[s
         cwd = root / "peer_suite"
         pytest_args += ["-p", "pytest_postgresql.plugin", f"--postgresql-exec={PG_BIN}/pg_ctl",
                         "--postgresql-load=schema.sql", "--basetemp", str(shm / f"peer-{rep}")]
-        env["PYTHONPATH"] = sysconfig.get_paths()["purelib"]  # the venv's packages, for the system python
+        env["PYTHONPATH"] = startup.peer_packages()  # the venv's packages (or a readable copy), system python
         if os.geteuid() == 0:
             argv = ["setpriv", f"--reuid={PEER_USER}", f"--regid={PEER_USER}", "--init-groups", "--reset-env",
                     "--", "env", *(f"{k}={v}" for k, v in env.items()), SYSTEM_PYTHON, *pytest_args]

@@ -45,7 +45,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Callable
@@ -138,7 +137,7 @@ def testbed_run(project: Project, test: str, plugins: list[str], reuse: bool | N
 
 def peer_run(project: Project, test: str, plugins: list[str]) -> Callable[[], float]:
     def run() -> float:
-        env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": sysconfig.get_paths()["purelib"]}
+        env = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONPATH": startup.peer_packages()}
         pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", *plugins, test]
         if plugins:
             pytest_args[-1:-1] = [f"--postgresql-exec={startup.PG_BIN}/pg_ctl", "--postgresql-load=schema.sql",

@@ -38,6 +38,7 @@ import sysconfig
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 PEER_USER = "postgres"
@@ -164,6 +165,83 @@ class Workspace:
         shutil.rmtree(self.shm, ignore_errors=True)
 
 
+_PEER_COPY: list[str] = []
+PEER_DISTRIBUTIONS = ("pytest-postgresql", "pytest", "psycopg-binary")
+
+
+def _reachable_by_others(path: str) -> bool:
+    """Whether a user who is neither owner nor in the group can read ``path`` (every folder above it open)."""
+    import stat
+
+    current = Path(path)
+    try:
+        if not os.stat(current).st_mode & stat.S_IROTH:
+            return False
+        for folder in [current, *current.parents]:
+            if not os.stat(folder).st_mode & stat.S_IXOTH:
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def _requirement_closure(names: tuple[str, ...]) -> list[Any]:
+    """The installed distributions ``names`` need, themselves included (extras left out)."""
+    import importlib.metadata
+
+    from packaging.requirements import Requirement
+
+    found: dict[str, Any] = {}
+    todo = list(names)
+    while todo:
+        name = todo.pop()
+        key = name.lower().replace("_", "-")
+        if key in found:
+            continue
+        try:
+            dist = importlib.metadata.distribution(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        found[key] = dist
+        for text in dist.requires or []:
+            req = Requirement(text)
+            if req.marker is None or req.marker.evaluate({"extra": ""}):
+                todo.append(req.name)
+    return list(found.values())
+
+
+def peer_packages() -> str:
+    """Where the peer's interpreter finds pytest-postgresql and what it needs (its PYTHONPATH).
+
+    As root, the peer runs as PEER_USER with the system python: the venv's packages serve when that user can
+    read them; a checkout in a private folder (``mktemp -d`` as root, as CI runs) is not readable, so just
+    the peer's distributions are copied, once per bench process, to a folder it can read (removed at exit).
+    """
+    purelib = sysconfig.get_paths()["purelib"]
+    if os.geteuid() != 0 or _reachable_by_others(purelib):
+        return purelib
+    if _PEER_COPY:
+        return _PEER_COPY[0]
+    import atexit
+
+    target = Path(tempfile.mkdtemp(prefix="testbed-bench-peer-packages-"))
+    atexit.register(shutil.rmtree, target, True)
+    for dist in _requirement_closure(PEER_DISTRIBUTIONS):
+        for file in dist.files or []:
+            if file.parts and file.parts[0] == "..":
+                continue  # scripts and data outside site-packages
+            source = Path(str(dist.locate_file(file)))
+            if source.is_file():
+                (target / file).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target / file)
+    for folder, _dirs, files in os.walk(target):
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644 if not name.endswith(".so") else 0o755)
+    _PEER_COPY.append(str(target))
+    return str(target)
+
+
 def peer_problem() -> str | None:
     """Why the peer cannot run here, or None."""
     try:
@@ -200,7 +278,7 @@ def run_suite(kind: str, ws: Workspace, rep: str) -> dict[str, float]:
         basetemp = (ws.shm if kind == "peer_tmpfs" else ws.out) / f"basetemp-{kind}-{rep}"
         pytest_args += ["-p", "pytest_postgresql.plugin", f"--postgresql-exec={PG_BIN}/pg_ctl",
                         "--postgresql-load=schema.sql", "--basetemp", str(basetemp)]
-        env["PYTHONPATH"] = sysconfig.get_paths()["purelib"]  # the venv's packages, for the system python
+        env["PYTHONPATH"] = peer_packages()  # the venv's packages (or a readable copy), for the system python
         if os.geteuid() == 0:
             argv = ["setpriv", f"--reuid={PEER_USER}", f"--regid={PEER_USER}", "--init-groups", "--reset-env",
                     "--", "env", *(f"{k}={v}" for k, v in env.items()), SYSTEM_PYTHON, *pytest_args]
