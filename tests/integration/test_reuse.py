@@ -150,8 +150,23 @@ def test_the_keeper_drops_a_runs_databases_and_copies_spares_for_the_next(kept: 
     _run(kept, monkeypatch, "a")
     after_one = _settled(kept, lambda names: not runs(names) and len(spares(names)) == 1)
     assert not runs(after_one) and len(spares(after_one)) == 1, after_one
-    kept.makepyfile(test_y=TEST)  # a test for each xdist worker: they claim at once, a spare and a copy
-    monkeypatch.setenv("OUT", str(kept.path / "b"))
+    # A test for each xdist worker, each holding its database until the other has one: two claims at once,
+    # one served by the spare and one copied; the keeper then keeps two spares ready.
+    together = """
+import os, time
+from pathlib import Path
+
+def test_{n}(db):
+    here = Path(os.environ["OUT"])
+    here.mkdir(exist_ok=True)
+    (here / db.info.dbname).touch()
+    deadline = time.monotonic() + 120
+    while len(list(here.iterdir())) < 2:
+        assert time.monotonic() < deadline, "the other worker never claimed its database"
+        time.sleep(0.02)
+"""
+    kept.makepyfile(test_x=together.replace("{n}", "x"), test_y=together.replace("{n}", "y"))
+    monkeypatch.setenv("OUT", str(kept.path / "together"))
     kept.runpytest_subprocess("-p", "no:randomly", "-n", "2").assert_outcomes(passed=2)
     after_two = _settled(kept, lambda names: not runs(names) and len(spares(names)) == 2)
     assert not runs(after_two) and len(spares(after_two)) == 2, after_two
@@ -201,3 +216,19 @@ def test_a_claim_the_keeper_cannot_serve_names_why(kept: pytest.Pytester, monkey
     with pytest.raises(ServerStartError, match="did not hand out"):
         claim({**keeper, "socket": data["socket"] + ".gone"}, "testbed_template", "testbed_rdeadbeef_main")
     assert "testbed_rdeadbeef_main" not in _kept_databases(kept)
+
+
+def test_a_kept_servers_tests_get_their_transcript(kept: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The keeper turns the statement log on for the database it hands out (the run opens no connection of
+    # its own for it): a failing test on a kept server shows what it ran and what it wrote.
+    kept.makepyfile(test_x="""
+def test_x(db):
+    db.execute("insert into items (name) values ('kept')")
+    assert False
+""")
+    for _ in range(2):  # the first run starts the keeper, the second adopts it and gets a spare
+        result = kept.runpytest_subprocess("-p", "no:randomly")
+        result.assert_outcomes(failed=1)
+        out = result.stdout.str()
+        assert "testbed transcript" in out and "insert into items (name) values ('kept')" in out, out
+        assert "testbed.instance" not in out, "testbed's own checks are billed to the test"

@@ -341,6 +341,11 @@ class PostgresServer(ManagedServer):
                                           lambda name, template: clone_sql(name, template, major))
         self._spares.claim(template, name)
 
+    def capture_database(self, name: str) -> dict[str, Any]:
+        """Log every statement of claimed database ``name`` (the per-test transcript reads the log)."""
+        assert self._spares is not None
+        return self._spares.capture(name)
+
     def lease_info(self) -> dict[str, Any]:
         """For a new lease of this kept server: its template databases (a run whose template is among them
         starts without a connection of its own)."""

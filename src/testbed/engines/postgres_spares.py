@@ -51,6 +51,7 @@ class SpareDatabases:
         self._claims: Any = None  # the connection claims use (one claim at a time)
         self._conn: Any = None  # the background connection (drops and copies)
         self._claims_lock = threading.Lock()
+        self._xml: bool | None = None  # whether the server has XML support (asked once)
         self._work: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._worker = threading.Thread(target=self._background, name="testbed-spares", daemon=True)
         self._worker.start()
@@ -82,6 +83,23 @@ class SpareDatabases:
                 self._template_of.pop(name, None)
             raise
         return spare is not None
+
+    def capture(self, name: str) -> dict[str, Any]:
+        """Make the server log every statement of claimed database ``name``; ``xml``: whether the server can
+        count rows through query_to_xml (a build without libxml cannot)."""
+        from testbed.isolation.statement_log import INTERNAL, enable_statement_log
+
+        with self._claims_lock:
+            if self._claims is None or self._claims.closed:
+                self._claims = self._connect()
+            enable_statement_log(self._claims, _checked(name))
+            if self._xml is None:
+                try:
+                    self._claims.execute(f"{INTERNAL}SELECT xmlparse(content '<a/>')")
+                    self._xml = True
+                except Exception:
+                    self._xml = False
+        return {"xml": self._xml}
 
     def release(self, name: str) -> None:
         """The claimer is gone: drop its database and clones, then top up the spares (in the background)."""

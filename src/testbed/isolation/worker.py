@@ -101,7 +101,7 @@ class WorkerDatabase:
             from testbed.runners.keeper import claim
 
             self._claim = claim(endpoint.keeper, endpoint.template, self.dbname)
-        self.admin = endpoint.connect(endpoint.maintenance_db, autocommit=True)
+        self._admin: psycopg.Connection[Any] | None = None
         if self._claim is None:
             self.admin.execute(f'DROP DATABASE IF EXISTS "{self.dbname}"')  # a leftover of a failed run
             self.admin.execute(clone_sql(self.dbname, endpoint.template, endpoint.major))
@@ -118,6 +118,14 @@ class WorkerDatabase:
         self._written_sql = WRITTEN_SQL
         self._current: TestContext | None = None
         self._appname_before: str | None = None
+
+    @property
+    def admin(self) -> psycopg.Connection[Any]:
+        """An autocommit connection to the server's maintenance database: clones, drops, a leak's details
+        (opened on first use for a database a keeper handed out: a passing test on it may never need one)."""
+        if self._admin is None:
+            self._admin = self.endpoint.connect(self.endpoint.maintenance_db, autocommit=True)
+        return self._admin
 
     @property
     def conn(self) -> TestbedConnection:
@@ -145,17 +153,24 @@ class WorkerDatabase:
         path = Path(self.endpoint.statement_log) if self.endpoint.statement_log else None
         if path is None or not path.exists():
             return False
-        enable_statement_log(self.admin, self.dbname)
+        # Row counts of written tables go through query_to_xml, which needs a server built with libxml.
+        if self._claim is not None:  # the keeper sets the database up on its own connection
+            from testbed.runners.keeper import capture
+
+            xml = bool(capture(self._claim).get("xml"))
+        else:
+            enable_statement_log(self.admin, self.dbname)
+            try:
+                self.admin.execute(f"{INTERNAL}SELECT xmlparse(content '<a/>')")
+                xml = True
+            except psycopg.Error:
+                xml = False
+        self._written_sql = WRITTEN_SQL if xml else WRITTEN_NAMES_SQL
         if self._conn is not None:  # this session predates the setting; later ones get it from the database
             self._conn.execute(f"{INTERNAL}SET log_min_duration_statement = 0")
             self._conn.commit()
         self.capture = StatementCapture(path, lambda: self.admin, self._capture_pids)
         self.capture.watch(self.dbname)
-        try:  # row counts of written tables go through query_to_xml, which needs a server built with libxml
-            self.admin.execute(f"{INTERNAL}SELECT xmlparse(content '<a/>')")
-            self._written_sql = WRITTEN_SQL
-        except psycopg.Error:
-            self._written_sql = WRITTEN_NAMES_SQL
         return True
 
     def _capture_pids(self) -> list[int]:
@@ -498,7 +513,9 @@ class WorkerDatabase:
                     self.drop(name)
                 except psycopg.Error:
                     pass
-        self.admin.close()
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None
         if self._claim is not None:
             self._claim.close()  # the keeper drops the database and what is left of its clones
             self._claim = None

@@ -37,8 +37,9 @@ from testbed.runners.reaper import is_same_process, process_start_time, records_
 
 # Settings that shape a run's databases or tests, not the server: runs differing only in these share one.
 # What runs and keepers say to each other: a run adopts only a keeper that speaks its version (2: claims of
-# databases besides leases), even where testbed's version string did not change (a development checkout).
-PROTOCOL = 2
+# databases besides leases; 3: requests about a claimed database), even where testbed's version string did
+# not change (a development checkout).
+PROTOCOL = 3
 
 PER_RUN_KEYS = frozenset({"runner", "url", "migrations", "isolation", "seed_tables", "leak_check",
                           "migration_timeout", "async_driver", "startup_timeout"})
@@ -119,6 +120,18 @@ def claim(keeper: Mapping[str, Any], template: str, name: str, timeout: float = 
             raise from_wire(answer["error"])
         raise ServerStartError(f"the keeper refused database {name!r} (it is stopping). Run again.", boundary="keeper")
     return sock
+
+
+def capture(sock: socket.socket) -> dict[str, Any]:
+    """Ask the keeper to log every statement of the database claimed on ``sock``; what it says of the server
+    (``xml``: whether it can count rows through query_to_xml)."""
+    sock.sendall(json.dumps({"op": "capture"}).encode() + b"\n")
+    answer: dict[str, Any] = json.loads(sock.makefile("rb").readline() or b"{}")
+    if not answer.get("ok"):
+        if "error" in answer:
+            raise from_wire(answer["error"])
+        raise ServerStartError("the keeper did not answer a request about the claimed database", boundary="keeper")
+    return answer
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:
@@ -302,9 +315,10 @@ class Keeper:
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:
+            reader = conn.makefile("rb")
             try:
-                request = json.loads(conn.makefile("rb").readline() or b"{}")
-            except ValueError:
+                request = json.loads(reader.readline() or b"{}")
+            except (OSError, ValueError):
                 return
             if request.get("token") != self.request["token"] or request.get("op") not in ("lease", "claim"):
                 return
@@ -323,8 +337,9 @@ class Keeper:
                 else:
                     conn.sendall(json.dumps({"ok": True, "endpoint": self.endpoint, **self._lease_info()})
                                  .encode() + b"\n")
-                while conn.recv(4096):  # held for the run's session; EOF when it ends or dies
-                    pass
+                for line in reader:  # held for the run's session; EOF when it ends or dies
+                    if claimed:
+                        conn.sendall(json.dumps(self._about_claimed(claimed, line)).encode() + b"\n")
             except OSError:
                 pass
             finally:
@@ -333,6 +348,19 @@ class Keeper:
                 with self.cond:
                     self.leases -= 1
                     self.cond.notify_all()
+
+    def _about_claimed(self, name: str, line: bytes) -> dict[str, Any]:
+        """A request about a claimed database, on its claim's connection: ``capture`` (log its statements)."""
+        try:
+            request = json.loads(line)
+            if request.get("op") != "capture":
+                raise ServerStartError(f"unknown request {request.get('op')!r} about a claimed database",
+                                       boundary="keeper")
+            return {"ok": True, **self.running.capture_database(name)}
+        except Exception as exc:
+            error = exc if isinstance(exc, TestbedError) else ServerStartError(f"{type(exc).__name__}: {exc}",
+                                                                              boundary="keeper")
+            return {"ok": False, "error": to_wire(error)}
 
     def _lease_info(self) -> dict[str, Any]:
         """What the server tells a new lease besides its endpoint (PostgreSQL: its templates, so a run whose
