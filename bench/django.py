@@ -13,6 +13,11 @@ What it measures, side by side in one run, interleaved per repetition after an u
   tables.
 - async rollback: the median extra setup+teardown of an async test that uses ``async_db`` (rollback
   isolation) over one that does not, in the same run.
+- the whole pytest process's wall time of the set-up runs (one test), alone and under ``-n 2``: under xdist
+  a testbed worker asks the controller for the server as soon as its collection shows a test needs it, so
+  the controller adopts the kept server while the workers are scheduled and the fixture finds it ready.
+  The whole-process line is there for context: most of it is Python, Django and the installed plugins
+  starting, on both sides.
 
 Run:  .venv/bin/python bench/django.py [--quick]
 Last line: RESULT setup_testbed_ms=... setup_peer_ms=... setup_ratio=... (and -n 2, teardown, async).
@@ -30,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 MODELS = 50
@@ -116,12 +122,17 @@ def write_project(root: Path, testbed: bool) -> None:
         "asyncio_default_fixture_loop_scope = 'function'\n")
 
 
+WALLS: list[float] = []  # whole-process wall time of each run(), ms
+
+
 def run(root: Path, args: list[str], env: dict[str, str], out: Path) -> list[dict[str, object]]:
     for old in out.parent.glob(out.name + ".*"):
         old.unlink()
+    started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
                            *args], cwd=root, env={**env, "BENCH_OUT": str(out)}, capture_output=True, text=True,
                           timeout=RUN_TIMEOUT_S)
+    WALLS.append((time.perf_counter() - started) * 1000)
     if done.returncode != 0:
         sys.exit(f"a benchmark run failed ({root.name} {' '.join(args)}):\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
     rows = []
@@ -196,6 +207,7 @@ def main() -> int:
             for name in variants:  # warm-up: testbed builds its template cache here
                 variants[name]([])
             results: dict[str, list[float]] = {f"{v}{x}": [] for v in variants for x in ("", "_n2")}
+            walls: dict[str, list[float]] = {f"{v}{x}": [] for v in variants for x in ("", "_n2")}
             rng = random.Random(SEED)
             for _ in range(reps):
                 order = [(v, x) for v in variants for x in ("", "_n2")]
@@ -203,6 +215,7 @@ def main() -> int:
                 for name, x in order:
                     rows = variants[name](["-n", "2"] if x else [])
                     results[name + x].append(setup_ms(rows))
+                    walls[name + x].append(WALLS[-1])
             tx = {"testbed": teardowns(run(work / "tb", ["tests/test_tx.py"], env, work / "tbtx.json")),
                   "peer": teardowns(run(work / "peer", ["-p", "no:testbed", "--create-db", "tests/test_tx.py"],
                                         peer_env, work / "peertx.json"))}
@@ -211,11 +224,16 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in results.items()}
     tx_med = {k: statistics.median(v) for k, v in tx.items()}
+    wall = {k: statistics.median(v) for k, v in walls.items()}
     print(f"{'':34} {'testbed':>10} {'pytest-django':>14} {'ratio':>7}")
     print(f"{'test-database setup, ms':34} {med['testbed']:10.0f} {med['peer']:14.0f} "
           f"{med['testbed'] / med['peer']:7.3f}")
     print(f"{'  under -n 2 (slowest worker), ms':34} {med['testbed_n2']:10.0f} {med['peer_n2']:14.0f} "
           f"{med['testbed_n2'] / med['peer_n2']:7.3f}")
+    print(f"{'whole pytest process, one test, ms':34} {wall['testbed']:10.0f} {wall['peer']:14.0f} "
+          f"{wall['testbed'] / wall['peer']:7.3f}")
+    print(f"{'  under -n 2, ms':34} {wall['testbed_n2']:10.0f} {wall['peer_n2']:14.0f} "
+          f"{wall['testbed_n2'] / wall['peer_n2']:7.3f}")
     print(f"{'transaction=True teardown, ms/test':34} {tx_med['testbed']:10.1f} {tx_med['peer']:14.1f} "
           f"{tx_med['testbed'] / tx_med['peer']:7.3f}")
     print(f"async_db rollback overhead per test: {async_ms:.2f} ms")
@@ -224,7 +242,9 @@ def main() -> int:
         f"setup_ratio={med['testbed'] / med['peer']:.3f} setup_n2_testbed_ms={med['testbed_n2']:.0f} "
         f"setup_n2_peer_ms={med['peer_n2']:.0f} setup_n2_ratio={med['testbed_n2'] / med['peer_n2']:.3f} "
         f"tx_teardown_testbed_ms={tx_med['testbed']:.2f} tx_teardown_peer_ms={tx_med['peer']:.2f} "
-        f"tx_teardown_ratio={tx_med['testbed'] / tx_med['peer']:.3f} async_rollback_overhead_ms={async_ms:.2f}"
+        f"tx_teardown_ratio={tx_med['testbed'] / tx_med['peer']:.3f} async_rollback_overhead_ms={async_ms:.2f} "
+        f"wall_testbed_ms={wall['testbed']:.0f} wall_peer_ms={wall['peer']:.0f} "
+        f"wall_n2_testbed_ms={wall['testbed_n2']:.0f} wall_n2_peer_ms={wall['peer_n2']:.0f}"
     )
     return 0
 

@@ -132,6 +132,9 @@ class Engine:
     plugin: ClassVar[str | None] = None
     # The programs a server of this engine runs (the unit-stage guard refuses to spawn them).
     programs: ClassVar[tuple[str, ...]] = ()
+    # Modules a test process imports to use this engine's server (an xdist worker imports them while it
+    # waits for the controller's answer).
+    worker_modules: ClassVar[tuple[str, ...]] = ()
 
     # -- binaries ----------------------------------------------------------------------------------
     def discover(self, settings: ServiceSettings) -> list[Candidate]:

@@ -719,6 +719,7 @@ def template_builder(settings: SqlSettings, root: Path) -> tuple[str, Callable[.
 
 class MysqlEngine(SqlEngine):
     programs = ("mariadbd", "mysqld", "mariadb-install-db", "mysql_install_db")
+    worker_modules = ("testbed.isolation.mysql",)
     name = "mysql"
     label = "MariaDB/MySQL"
     settings_class = MysqlSettings

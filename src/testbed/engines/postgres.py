@@ -793,6 +793,7 @@ class PostgresEngine(SqlEngine):
     endpoint_class = PostgresEndpoint
     plugin = "testbed.plugin.sql"
     reusable = True
+    worker_modules = ("testbed.isolation.worker",)
     kept_shape = "jsonlog"  # kept servers of older testbed builds wrote no structured log: not adopted
 
     def content_key(self, settings: ServiceSettings, root: Path) -> str:

@@ -124,14 +124,16 @@ class SessionServices:
 
         from testbed import engines
 
-        engine = engines.get(name)
         started = time.perf_counter()
+        broker = getattr(self.config, "workerinput", {}).get("testbed_broker")
         try:
-            broker = getattr(self.config, "workerinput", {}).get("testbed_broker")
             if broker is not None:
                 from testbed.plugin.xdist import request_service
 
+                warming = _warm_in_background(name)
                 answer = request_service(broker, name)
+                warming.join()
+                engine = engines.get(name)
                 if "error" in answer:
                     raise from_wire(answer["error"])
                 endpoint = engine.endpoint_from_dict(answer["endpoint"])
@@ -179,6 +181,27 @@ class SessionServices:
             stop()
         self._running.clear()
         self._endpoints.clear()
+
+
+def _warm_in_background(name: str) -> Any:
+    """An xdist worker waits while the controller starts or adopts the server: meanwhile, on the other core,
+    a thread imports what this worker will use it with (the engine, its worker-database modules)."""
+    import threading
+
+    def warm() -> None:
+        import importlib
+
+        from testbed import engines
+
+        try:
+            for module in engines.get(name).worker_modules:
+                importlib.import_module(module)
+        except Exception:  # the same imports fail again where they are needed, and are reported there
+            pass
+
+    thread = threading.Thread(target=warm, name=f"testbed-warm-{name}", daemon=True)
+    thread.start()
+    return thread
 
 
 def has_endpoints(config: pytest.Config) -> bool:

@@ -181,6 +181,80 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Worker side: as soon as this worker knows its selected tests need an engine, ask the controller for it
+    on a thread (its first test would otherwise wait for the start, or the adoption of a kept server, then),
+    and import what the worker will use it with meanwhile. Every selected test runs on some worker, so the
+    server is one a selected test needs; the first test's own request then finds it ready. Errors are left to
+    that request, which reports them."""
+    config = session.config
+    broker = getattr(config, "workerinput", {}).get(WORKERINPUT)
+    if broker is None or not session.items:
+        return
+    for name in engines_needed(session.items, config):
+        threading.Thread(target=_ask_early, args=(broker, name), name=f"testbed-early-{name}", daemon=True).start()
+
+
+def engines_needed(items: list[pytest.Item], config: pytest.Config) -> list[str]:
+    """The engines the fixtures of ``items`` need (a server fixture in their closure; Django's test
+    databases when testbed supplies them)."""
+    from testbed import engines
+
+    servers: dict[str, str] = {}
+    for name in engines.names():
+        entry = engines.entry(name)
+        for fixture in (f"testbed_{name}_server", entry.url_fixture, entry.client_fixture):
+            if fixture:
+                servers[fixture] = name
+    django = []
+    if config.pluginmanager.has_plugin("testbed-django-databases"):
+        from testbed.plugin.django import managed_engines
+
+        django = managed_engines(config)
+    needed: dict[str, None] = {}
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        for fixture in names:
+            if fixture in servers:
+                needed[servers[fixture]] = None
+        if django and _needs_django_db(item, names):
+            needed.update(dict.fromkeys(django))
+    return list(needed)
+
+
+DJANGO_DB_FIXTURES = frozenset({"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback",
+                                "live_server", "django_db_setup"})
+
+
+def _needs_django_db(item: pytest.Item, names: Any) -> bool:
+    """A test that pytest-django gives a database: marked django_db, asking for one of its database
+    fixtures, or a Django TestCase (pytest-django asks for them at run time, out of the static closure)."""
+    if item.get_closest_marker("django_db") is not None or DJANGO_DB_FIXTURES.intersection(names):
+        return True
+    cls = getattr(item, "cls", None)
+    if cls is None:
+        return False
+    try:
+        from django.test import TransactionTestCase
+    except ImportError:
+        return False
+    return isinstance(cls, type) and issubclass(cls, TransactionTestCase)
+
+
+def _ask_early(broker: Mapping[str, str], name: str) -> None:
+    import importlib
+
+    from testbed import engines
+
+    try:
+        request_service(broker, name)
+        for module in engines.get(name).worker_modules:
+            importlib.import_module(module)
+    except Exception:  # the first test that needs the engine asks again and reports what went wrong
+        pass
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     broker = config.stash.get(_broker_key, None)
     if broker is not None:

@@ -125,3 +125,18 @@ def test_does_not(tmp_path):
     result = pytester.runpytest_subprocess("-n", "2")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*[[]redis] Redis 99 requested, but found only:*"])
+
+
+def test_a_worker_asks_early_for_the_engines_its_selected_tests_need(pytester: pytest.Pytester) -> None:
+    # Right after collection an xdist worker asks the controller for these (the controller starts or adopts
+    # the server while the workers are scheduled): never for an engine no selected test needs.
+    from testbed.plugin.xdist import engines_needed
+
+    pytester.makepyfile(test_a="def test_unit():\n    pass\n\ndef test_sql(db):\n    pass\n\n"
+                               "def test_cache(redis):\n    pass\n")
+    items, _ = pytester.inline_genitems()
+    by_name = {item.name: item for item in items}
+    config = items[0].config
+    assert engines_needed([by_name["test_unit"]], config) == []
+    assert engines_needed([by_name["test_unit"], by_name["test_sql"]], config) == ["postgres"]
+    assert sorted(engines_needed(items, config)) == ["postgres", "redis"]
