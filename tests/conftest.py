@@ -7,12 +7,19 @@ from __future__ import annotations
 # Import them once, up front:
 # - cryptography: its Rust bindings keep the first classes ("curve must be an EllipticCurve instance");
 # - httpcore: httpx 0.28 imports it lazily and caches its exception map on first use, so a second httpcore's
-#   ReadTimeout escapes unmapped (seen once pytest-randomly shuffled the suite).
+#   ReadTimeout escapes unmapped (seen once pytest-randomly shuffled the suite);
+# - testbed's engine settings classes: a module each, loaded when a run first validates that engine's table
+#   (an inline run that loaded one first left the engine holding another class of the same name).
 import os
 
 import cryptography.hazmat.primitives.asymmetric.ec  # noqa: F401
 import httpcore  # noqa: F401
 import trustme  # noqa: F401
+
+import testbed.engines.settings.mysql  # noqa: F401
+import testbed.engines.settings.nats  # noqa: F401
+import testbed.engines.settings.postgres  # noqa: F401
+import testbed.engines.settings.s3  # noqa: F401
 
 # testbed's own tests check that servers stop with their session: no server kept between runs, here or in
 # the pytester runs they start (tests of reuse turn it on for themselves).

@@ -56,14 +56,15 @@ def test_only_tests_that_can_cross_a_boundary_get_a_transcript(tmp_path: object,
 
 def test_the_library_is_imported_without_assertion_rewriting(tmp_path: object) -> None:
     # pytest marks the whole package of a plugin's distribution (here through `-p testbed`, the entry point)
-    # for assertion rewriting, which doubles the cost of importing testbed's library when a fixture first
-    # needs it; the plugin's own modules keep their marks.
+    # for assertion rewriting, which doubles the cost of importing testbed's modules: the plugin's parts at
+    # start, the library when a fixture first needs it. Test code is still rewritten.
     (tmp_path / "test_x.py").write_text(  # type: ignore[operator]
         "import sys\n\ndef test_x():\n"
         "    import testbed.isolation.statement_log as lib\n"
         "    print('LOADERS', type(lib.__spec__.loader).__name__,"
-        " type(sys.modules['testbed.plugin.sql'].__spec__.loader).__name__)\n")
+        " type(sys.modules['testbed.plugin.sql'].__spec__.loader).__name__,"
+        " type(sys.modules[__name__].__spec__.loader).__name__)\n")
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "-p", "testbed",
                           "-p", "no:randomly", "test_x.py"], cwd=tmp_path, capture_output=True, text=True,
                          timeout=120, env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, check=True)
-    assert "LOADERS SourceFileLoader AssertionRewritingHook" in out.stdout, out.stdout
+    assert "LOADERS SourceFileLoader SourceFileLoader AssertionRewritingHook" in out.stdout, out.stdout

@@ -39,21 +39,23 @@ def pytest_plugin_registered(plugin: object, manager: Any) -> None:
     # there up among every installed distribution's entry points first, a scan of all their metadata per
     # name (a dozen names cost more than the rest of the plugin's start).
     if plugin is sys.modules[__name__]:
+        import importlib
+
+        _not_rewritten(manager)
         for name in PARTS:
-            if not manager.has_plugin(name):
-                manager.import_plugin(name)
-        _library_not_rewritten(manager)
+            if not manager.has_plugin(name) and not manager.is_blocked(name):
+                manager.register(importlib.import_module(name), name)
 
 
-def _library_not_rewritten(manager: Any) -> None:
-    """pytest rewrites the asserts of every module of a distribution that declares a pytest plugin, so the
-    whole ``testbed`` package is imported through its rewriting hook: about twice the cost of a plain import,
-    8-10 ms of a Django run's database set-up. Rewriting serves test code (a failed assert explains
-    itself); testbed's library asserts only internal invariants, so its modules are imported plainly. The
-    plugin's own modules, loaded by now, keep their marks. pytest has no public switch for this: without
-    the attribute (another pytest) nothing changes."""
+def _not_rewritten(manager: Any) -> None:
+    """pytest rewrites the asserts of every module of a distribution that declares a pytest plugin (and of a
+    plugin named with ``-p``, and its submodules), so testbed's modules would be imported through its
+    rewriting hook: about twice the cost of a plain import, 8-10 ms of a Django run's database set-up and
+    several of every run's start. Rewriting serves test code, where a failed assert explains itself;
+    testbed's asserts state internal invariants only, so its modules are imported plainly. pytest has no
+    public switch for this: without the attribute (another pytest) nothing changes."""
     hook = getattr(manager, "rewrite_hook", None)
     marked = getattr(hook, "_must_rewrite", None)
     if isinstance(marked, set):
-        marked.discard("testbed")
-
+        for name in [n for n in marked if n == "testbed" or n.startswith("testbed.")]:
+            marked.discard(name)
