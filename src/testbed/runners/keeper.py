@@ -35,12 +35,12 @@ from testbed.errors import ServerStartError, TestbedError, from_wire, to_wire
 from testbed.runners.ownership import private_folder
 from testbed.runners.reaper import is_same_process, process_start_time, records_dir
 
-# Settings that shape a run's databases or tests, not the server: runs differing only in these share one.
 # What runs and keepers say to each other: a run adopts only a keeper that speaks its version (2: claims of
 # databases besides leases; 3: requests about a claimed database), even where testbed's version string did
 # not change (a development checkout).
 PROTOCOL = 3
 
+# Settings that shape a run's databases or tests, not the server: runs differing only in these share one.
 PER_RUN_KEYS = frozenset({"runner", "url", "migrations", "isolation", "seed_tables", "leak_check",
                           "migration_timeout", "async_driver", "startup_timeout"})
 
