@@ -213,6 +213,8 @@ def engines_needed(items: list[pytest.Item], config: pytest.Config) -> list[str]
         django = managed_engines(config)
     needed: dict[str, None] = {}
     for item in items:
+        if _skipped(item):
+            continue  # its fixtures will not be set up
         names = getattr(item, "fixturenames", ())
         for fixture in names:
             if fixture in servers:
@@ -220,6 +222,19 @@ def engines_needed(items: list[pytest.Item], config: pytest.Config) -> list[str]
         if django and _needs_django_db(item, names):
             needed.update(dict.fromkeys(django))
     return list(needed)
+
+
+def _skipped(item: pytest.Item) -> bool:
+    """Whether a skip or skipif mark skips ``item`` (pytest's own evaluation; a condition that cannot be
+    evaluated here counts as not skipping: pytest reports it when the test runs)."""
+    try:
+        from _pytest.skipping import evaluate_skip_marks
+    except ImportError:
+        return False
+    try:
+        return evaluate_skip_marks(item) is not None
+    except Exception:
+        return False
 
 
 DJANGO_DB_FIXTURES = frozenset({"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback",

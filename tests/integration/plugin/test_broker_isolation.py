@@ -132,11 +132,13 @@ def test_a_worker_asks_early_for_the_engines_its_selected_tests_need(pytester: p
     # the server while the workers are scheduled): never for an engine no selected test needs.
     from testbed.plugin.xdist import engines_needed
 
-    pytester.makepyfile(test_a="def test_unit():\n    pass\n\ndef test_sql(db):\n    pass\n\n"
-                               "def test_cache(redis):\n    pass\n")
+    pytester.makepyfile(test_a="import pytest\n\ndef test_unit():\n    pass\n\ndef test_sql(db):\n    pass\n\n"
+                               "def test_cache(redis):\n    pass\n\n"
+                               "@pytest.mark.skip\ndef test_nats(nats):\n    pass\n\n"
+                               "@pytest.mark.skipif(True, reason='not here')\ndef test_s3(s3):\n    pass\n")
     items, _ = pytester.inline_genitems()
     by_name = {item.name: item for item in items}
     config = items[0].config
     assert engines_needed([by_name["test_unit"]], config) == []
     assert engines_needed([by_name["test_unit"], by_name["test_sql"]], config) == ["postgres"]
-    assert sorted(engines_needed(items, config)) == ["postgres", "redis"]
+    assert sorted(engines_needed(items, config)) == ["postgres", "redis"]  # skipped tests need nothing
