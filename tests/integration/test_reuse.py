@@ -90,19 +90,28 @@ def test_hang(postgres):
     Path(os.environ["OUT"]).write_text(str(postgres.endpoint.pid))
     time.sleep(120)
 """)
-    monkeypatch.setenv("OUT", str(kept.path / "pid"))
-    with subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "test_hang.py"],
-                          cwd=kept.path, stdout=subprocess.DEVNULL) as run:
-        deadline = time.monotonic() + 120
-        while not (kept.path / "pid").exists() or not (kept.path / "pid").read_text():
-            assert run.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        pid = int((kept.path / "pid").read_text())
-        run.send_signal(signal.SIGKILL)  # the run dies holding its lease; the kernel closes its socket
+    pid = int(_killed_after_it_wrote(kept, monkeypatch, "pid"))  # the kernel closes the dead run's lease
     deadline = time.monotonic() + 60
     while is_same_process(pid, None) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not is_same_process(pid, None), "a kept server outlived its last run by far more than reuse_idle"
+
+
+def _killed_after_it_wrote(kept: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, out: str,
+                           check: Callable[[str], bool] = lambda value: True) -> str:
+    """Run test_hang.py until it has written file ``out`` (OUT), then SIGKILL it; what it wrote. ``check``
+    holds while the run is still alive."""
+    monkeypatch.setenv("OUT", str(kept.path / out))
+    with subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "test_hang.py"],
+                          cwd=kept.path, stdout=subprocess.DEVNULL) as run:
+        deadline = time.monotonic() + 120
+        while not (kept.path / out).exists() or not (kept.path / out).read_text():
+            assert run.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        value = (kept.path / out).read_text()
+        assert check(value), value
+        run.send_signal(signal.SIGKILL)
+    return value
 
 
 def test_ci_runs_start_fresh(kept: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,16 +193,7 @@ def test_hang(db, postgres):
     Path(os.environ["OUT"]).write_text(db.info.dbname)
     time.sleep(120)
 """)
-    monkeypatch.setenv("OUT", str(kept.path / "name"))
-    with subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "test_hang.py"],
-                          cwd=kept.path, stdout=subprocess.DEVNULL) as run:
-        deadline = time.monotonic() + 120
-        while not (kept.path / "name").exists() or not (kept.path / "name").read_text():
-            assert run.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        name = (kept.path / "name").read_text()
-        assert name in _kept_databases(kept)
-        run.send_signal(signal.SIGKILL)
+    name = _killed_after_it_wrote(kept, monkeypatch, "name", check=lambda name: name in _kept_databases(kept))
     assert name not in _settled(kept, lambda names: name not in names)
 
 

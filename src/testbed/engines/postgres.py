@@ -205,8 +205,7 @@ class PostgresServer(ManagedServer):
         self.socket_dir: Path | None = None
         self.shmid: int | None = None
         self._spares: SpareDatabases | None = None
-        self._info_conn: psycopg.Connection[Any] | None = None
-        self._info_lock = threading.Lock()
+        self._spares_lock = threading.Lock()
 
     # -- addresses ---------------------------------------------------------------------------------
     def url(self, dbname: str = "postgres") -> str:
@@ -329,45 +328,42 @@ class PostgresServer(ManagedServer):
             conn.execute("CHECKPOINT")
 
     # -- databases a keeper hands to runs (runners/keeper.py) ----------------------------------------
+    def _databases(self) -> SpareDatabases:
+        """The kept server's claims and spares (made on the first request; the keeper serves each
+        connection on a thread of its own)."""
+        with self._spares_lock:
+            if self._spares is None:
+                from testbed.engines.postgres_spares import SpareDatabases
+                from testbed.isolation.worker import clone_sql
+
+                assert self.binary is not None
+                major = int(self.binary.major)
+                self._spares = SpareDatabases(lambda: self.connect(autocommit=True),
+                                              lambda name, template: clone_sql(name, template, major))
+            return self._spares
+
     def claim_database(self, template: str, name: str) -> None:
         """Database ``name``, a copy of ``template``, for a run of this kept server (a spare renamed if ready)."""
-        if self._spares is None:
-            from testbed.engines.postgres_spares import SpareDatabases
-            from testbed.isolation.worker import clone_sql
-
-            assert self.binary is not None
-            major = int(self.binary.major)
-            self._spares = SpareDatabases(lambda: self.connect(autocommit=True),
-                                          lambda name, template: clone_sql(name, template, major))
-        self._spares.claim(template, name)
+        self._databases().claim(template, name)
 
     def capture_database(self, name: str) -> dict[str, Any]:
         """Log every statement of claimed database ``name`` (the per-test transcript reads the log)."""
-        assert self._spares is not None
-        return self._spares.capture(name)
+        return self._databases().capture(name)
 
     def lease_info(self) -> dict[str, Any]:
         """For a new lease of this kept server: its template databases (a run whose template is among them
         starts without a connection of its own)."""
-        with self._info_lock:
-            if self._info_conn is None or self._info_conn.closed:
-                self._info_conn = self.connect(autocommit=True)
-            rows = self._info_conn.execute("SELECT datname FROM pg_database WHERE datistemplate").fetchall()
-        return {"templates": sorted(r[0] for r in rows)}
+        return {"templates": self._databases().templates()}
 
     def release_database(self, name: str) -> None:
         """The run that claimed ``name`` is gone: drop it and its clones, copy spares for the next run."""
-        if self._spares is not None:
-            self._spares.release(name)
+        self._databases().release(name)
 
     def halt(self) -> None:
-        if self._spares is not None:
-            self._spares.close()
-            self._spares = None
-        with self._info_lock:
-            if self._info_conn is not None:
-                self._info_conn.close()
-                self._info_conn = None
+        with self._spares_lock:
+            if self._spares is not None:
+                self._spares.close()
+                self._spares = None
         super().halt()
         if self.shmid is not None:
             current_record().remove_shm(self.shmid)  # a clean shutdown releases it
@@ -634,11 +630,6 @@ def prepare_existing(server: ExistingPostgres, root: Path, shared: bool = True) 
     with server.connect(autocommit=True) as admin:
         if shared:
             _reap_existing(server, admin)
-        elif (not hasattr(source, "extra_aliases")  # Django's other aliases are built under the lock
-              and admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()):
-            server.cache_hit = True  # a kept server's template is never dropped: seen, it is complete
-            server.template = name
-            return server
         admin.execute("SELECT pg_advisory_lock(%s)", (lock,))  # concurrent runs build a template once
         try:
             if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():

@@ -71,12 +71,11 @@ class SpareDatabases:
             self._template_of[name] = template
         try:
             with self._claims_lock:
-                if self._claims is None or self._claims.closed:
-                    self._claims = self._connect()
+                conn = self._claims_connection()
                 if spare is not None:
-                    self._claims.execute(f'ALTER DATABASE "{spare}" RENAME TO "{name}"')
+                    conn.execute(f'ALTER DATABASE "{spare}" RENAME TO "{name}"')
                 else:
-                    self._claims.execute(self._clone_sql(name, template))
+                    conn.execute(self._clone_sql(name, template))
         except BaseException:
             with self._lock:
                 self._out[template] -= 1
@@ -90,16 +89,27 @@ class SpareDatabases:
         from testbed.isolation.statement_log import INTERNAL, enable_statement_log
 
         with self._claims_lock:
-            if self._claims is None or self._claims.closed:
-                self._claims = self._connect()
-            enable_statement_log(self._claims, _checked(name))
+            conn = self._claims_connection()
+            enable_statement_log(conn, _checked(name))
             if self._xml is None:
                 try:
-                    self._claims.execute(f"{INTERNAL}SELECT xmlparse(content '<a/>')")
+                    conn.execute(f"{INTERNAL}SELECT xmlparse(content '<a/>')")
                     self._xml = True
                 except Exception:
                     self._xml = False
         return {"xml": self._xml}
+
+    def templates(self) -> list[str]:
+        """The server's template databases, by name."""
+        with self._claims_lock:
+            rows = self._claims_connection().execute("SELECT datname FROM pg_database WHERE datistemplate")
+            return sorted(row[0] for row in rows.fetchall())
+
+    def _claims_connection(self) -> Any:
+        """The connection claims and requests about them use (the caller holds ``_claims_lock``)."""
+        if self._claims is None or self._claims.closed:
+            self._claims = self._connect()
+        return self._claims
 
     def release(self, name: str) -> None:
         """The claimer is gone: drop its database and clones, then top up the spares (in the background)."""

@@ -55,17 +55,22 @@ def publish(boundary: str, kind: str, summary: str, *, at: float | None = None, 
             pass
 
 
+def _register(registry: list[Any], item: Any) -> Callable[[], None]:
+    """Add ``item`` to one of the registries; returns the function that removes it (once)."""
+    with _lock:
+        registry.append(item)
+
+    def remove() -> None:
+        with _lock:
+            if item in registry:
+                registry.remove(item)
+
+    return remove
+
+
 def subscribe(observer: Observer) -> Callable[[], None]:
     """Add an observer; returns the function that removes it."""
-    with _lock:
-        _observers.append(observer)
-
-    def unsubscribe() -> None:
-        with _lock:
-            if observer in _observers:
-                _observers.remove(observer)
-
-    return unsubscribe
+    return _register(_observers, observer)
 
 
 @contextmanager
@@ -92,15 +97,7 @@ def add_source(flush_source: Callable[[bool], None]) -> Callable[[], None]:
 
     Returns the function that removes it.
     """
-    with _lock:
-        _sources.append(flush_source)
-
-    def remove() -> None:
-        with _lock:
-            if flush_source in _sources:
-                _sources.remove(flush_source)
-
-    return remove
+    return _register(_sources, flush_source)
 
 
 def flush(wait: bool = True) -> None:

@@ -128,11 +128,9 @@ class SessionServices:
         broker = getattr(self.config, "workerinput", {}).get("testbed_broker")
         try:
             if broker is not None:
-                from testbed.plugin.xdist import request_service
+                from testbed.plugin.xdist import ask_broker
 
-                warming = _warm_in_background(name)
-                answer = request_service(broker, name)
-                warming.join()
+                answer = ask_broker(broker, name)
                 engine = engines.get(name)
                 if "error" in answer:
                     raise from_wire(answer["error"])
@@ -181,27 +179,6 @@ class SessionServices:
             stop()
         self._running.clear()
         self._endpoints.clear()
-
-
-def _warm_in_background(name: str) -> Any:
-    """An xdist worker waits while the controller starts or adopts the server: meanwhile, on the other core,
-    a thread imports what this worker will use it with (the engine, its worker-database modules)."""
-    import threading
-
-    def warm() -> None:
-        import importlib
-
-        from testbed import engines
-
-        try:
-            for module in engines.get(name).worker_modules:
-                importlib.import_module(module)
-        except Exception:  # the same imports fail again where they are needed, and are reported there
-            pass
-
-    thread = threading.Thread(target=warm, name=f"testbed-warm-{name}", daemon=True)
-    thread.start()
-    return thread
 
 
 def has_endpoints(config: pytest.Config) -> bool:

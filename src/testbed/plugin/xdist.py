@@ -257,15 +257,31 @@ def _needs_django_db(item: pytest.Item, names: Any) -> bool:
 
 
 def _ask_early(broker: Mapping[str, str], name: str) -> None:
+    try:
+        ask_broker(broker, name)
+    except Exception:  # the first test that needs the engine asks again and reports what went wrong
+        pass
+
+
+def ask_broker(broker: Mapping[str, str], name: str) -> dict[str, Any]:
+    """Worker side: the broker's answer for engine ``name``. While the controller starts or adopts the
+    server, a thread imports what this worker will use it with (the engine, its worker-database modules)."""
+    warming = threading.Thread(target=_import_for_worker, args=(name,), name=f"testbed-warm-{name}", daemon=True)
+    warming.start()
+    answer = request_service(broker, name)
+    warming.join()
+    return answer
+
+
+def _import_for_worker(name: str) -> None:
     import importlib
 
     from testbed import engines
 
     try:
-        request_service(broker, name)
         for module in engines.get(name).worker_modules:
             importlib.import_module(module)
-    except Exception:  # the first test that needs the engine asks again and reports what went wrong
+    except Exception:  # the same imports fail again where they are needed, and are reported there
         pass
 
 

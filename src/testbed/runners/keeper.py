@@ -114,12 +114,21 @@ def claim(keeper: Mapping[str, Any], template: str, name: str, timeout: float = 
         raise ServerStartError(f"the keeper of the kept server did not hand out database {name!r}: {exc}. "
                                "`testbed down` stops kept servers; --testbed-no-reuse starts one per run.",
                                boundary="keeper") from None
-    if not answer.get("ok"):
+    try:
+        _checked_answer(answer, f"the keeper refused database {name!r} (it is stopping). Run again.")
+    except TestbedError:
         sock.close()
+        raise
+    return sock
+
+
+def _checked_answer(answer: dict[str, Any], silent: str) -> dict[str, Any]:
+    """A keeper's answer, or the error it carries (``silent``: what to say when it carries none)."""
+    if not answer.get("ok"):
         if "error" in answer:
             raise from_wire(answer["error"])
-        raise ServerStartError(f"the keeper refused database {name!r} (it is stopping). Run again.", boundary="keeper")
-    return sock
+        raise ServerStartError(silent, boundary="keeper")
+    return answer
 
 
 def capture(sock: socket.socket) -> dict[str, Any]:
@@ -127,11 +136,7 @@ def capture(sock: socket.socket) -> dict[str, Any]:
     (``xml``: whether it can count rows through query_to_xml)."""
     sock.sendall(json.dumps({"op": "capture"}).encode() + b"\n")
     answer: dict[str, Any] = json.loads(sock.makefile("rb").readline() or b"{}")
-    if not answer.get("ok"):
-        if "error" in answer:
-            raise from_wire(answer["error"])
-        raise ServerStartError("the keeper did not answer a request about the claimed database", boundary="keeper")
-    return answer
+    return _checked_answer(answer, "the keeper did not answer a request about the claimed database")
 
 
 def _read_record(path: Path) -> dict[str, Any] | None:
@@ -358,9 +363,7 @@ class Keeper:
                                        boundary="keeper")
             return {"ok": True, **self.running.capture_database(name)}
         except Exception as exc:
-            error = exc if isinstance(exc, TestbedError) else ServerStartError(f"{type(exc).__name__}: {exc}",
-                                                                              boundary="keeper")
-            return {"ok": False, "error": to_wire(error)}
+            return {"ok": False, "error": _wire(exc)}
 
     def _lease_info(self) -> dict[str, Any]:
         """What the server tells a new lease besides its endpoint (PostgreSQL: its templates, so a run whose
@@ -383,9 +386,7 @@ class Keeper:
             name = str(request.get("name", ""))
             claim_database(str(request.get("template", "")), name)
         except Exception as exc:
-            error = exc if isinstance(exc, TestbedError) else ServerStartError(f"{type(exc).__name__}: {exc}",
-                                                                              boundary="keeper")
-            conn.sendall(json.dumps({"ok": False, "error": to_wire(error)}).encode() + b"\n")
+            conn.sendall(json.dumps({"ok": False, "error": _wire(exc)}).encode() + b"\n")
             return ""
         return name
 
@@ -402,6 +403,13 @@ class Keeper:
         with self.cond:
             self.stopping = True
             self.cond.notify_all()
+
+
+def _wire(exc: Exception) -> dict[str, Any]:
+    """A failure of a request to the keeper, as the run will raise it."""
+    if isinstance(exc, TestbedError):
+        return to_wire(exc)
+    return to_wire(ServerStartError(f"{type(exc).__name__}: {exc}", boundary="keeper"))
 
 
 def _settings_fields(cls: type[Any], data: Mapping[str, Any]) -> dict[str, Any]:
