@@ -50,6 +50,15 @@ RESET_LOCK_TIMEOUT = "5s"  # a backstop: sessions holding locks are ended before
 # After a rollback-isolated test, in one round trip with the ROLLBACK: how many backends are on the
 # database (cheap; the detailed pg_stat_activity query, ~1 ms, runs only when others are there) and
 # which tables other connections committed writes to (which a rollback cannot undo).
+# Sequences are not transactional: a rollback undoes a test's rows, not the ids they took. Before a test that
+# commits for real follows rollback tests, every sequence that moved goes back to its template state (found by
+# its value: a rollback test's record of the tables it wrote is rolled back with it). Once per switch of
+# strategy, not per rollback test: reading every sequence costs a quarter of a rollback test's overhead.
+RESTORE_SEQUENCES_SQL = """/*testbed*/
+SELECT count(setval(st.seqid, st.last_value, st.is_called)) FROM testbed.sequence_state st
+WHERE pg_sequence_last_value(st.seqid) IS DISTINCT FROM (CASE WHEN st.is_called THEN st.last_value END)
+"""
+
 ROLLBACK_CHECK_SQL = """/*testbed*/
 SELECT pg_stat_get_db_numbackends((SELECT oid FROM pg_database WHERE datname = current_database())),
        (SELECT array_agg(DISTINCT relid::regclass::text) FROM testbed.dirty WHERE pid <> pg_backend_pid())
@@ -117,6 +126,7 @@ class WorkerDatabase:
         self.capture: StatementCapture | None = None
         self._written_sql = WRITTEN_SQL
         self._current: TestContext | None = None
+        self._sequences_moved = False  # a rollback test ran since sequences were last put back
         self._appname_before: str | None = None
 
     @property
@@ -263,6 +273,11 @@ class WorkerDatabase:
             else:
                 if strategy == "rollback":
                     self.conn.begin_test()
+                    self._sequences_moved = True  # a rolled-back insert keeps the id it took
+                elif self._sequences_moved:
+                    self.conn.execute(RESTORE_SEQUENCES_SQL)
+                    self.conn.commit()
+                    self._sequences_moved = False
                 ctx = TestContext(name, strategy, self.dbname, self.url, self.conn, leak_check, started=started)
             if self.capture is not None:
                 self._name_connections(ctx)

@@ -281,3 +281,27 @@ def test_a_connection_idle_in_transaction_fails_fast_naming_it(project: pytest.P
         "*held locks on this test's tables and blocked the cleanup*",
         "*backend pid * app-pool from *, idle in transaction, last query: 'select count(*) from customers'*",
     ])
+
+
+def test_ids_a_rolled_back_test_took_are_given_again(project: pytest.Pytester) -> None:
+    # Sequences are not transactional: a rolled-back insert still moves its table's sequence. A test that
+    # commits for real after rollback tests gets the ids it would get after the template (the basics
+    # example's test_ids_restart_for_every_test failed under -n 2 when its worker had run a rollback test
+    # that created a customer through db_session first).
+    project.makepyfile(test_ids="""
+        import pytest
+        from sqlalchemy import text
+
+        def test_0_through_a_session(db_session):
+            db_session.execute(text("insert into customers (name) values ('s')"))
+            db_session.commit()
+
+        def test_a_rolled_back(db):
+            db.execute("insert into customers (name) values ('a')")
+
+        @pytest.mark.testbed(isolation="truncate")
+        def test_c_truncated(db):
+            assert db.execute("insert into customers (name) values ('c') returning id").fetchone() == (1,)
+            db.commit()
+        """)
+    project.runpytest_subprocess("-p", "no:randomly").assert_outcomes(passed=3)
